@@ -1,0 +1,345 @@
+"""Typed configuration (L0): dataclasses, presets, YAML round-trip, validation and hashing.
+
+A run's resolved config is saved as `config.yaml`; `config_hash` keys checkpoints so that resuming
+with a different config is refused.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+@dataclass
+class ModelConfig:
+    """DSTformer sizes (MotionBERT's constructor names) plus project switches."""
+
+    preset: str = "tiny"
+    dim_in: int = 3
+    dim_out: int = 3
+    dim_feat: int = 64
+    dim_rep: int = 128
+    depth: int = 3
+    num_heads: int = 4
+    mlp_ratio: float = 2.0
+    num_joints: int = 17
+    maxlen: int = 81  # T: frames per clip; the lifter accepts any length <= maxlen
+    drop_rate: float = 0.0
+    attn_drop_rate: float = 0.0
+    drop_path_rate: float = 0.0
+    init: str = "reference"  # "reference": MotionBERT's recipe (trunc-normal 0.02, fusion bias 0.5)
+    attention: str = "sdpa"  # "sdpa" | "manual"
+    compile: bool = False  # torch.compile the backbone
+    embed_hidden: int = 256  # motion-embedding MLP hidden width
+
+
+MODEL_PRESETS: dict[str, dict[str, Any]] = {
+    "tiny": dict(dim_feat=64, dim_rep=128, depth=3, num_heads=4, mlp_ratio=2.0, maxlen=81),
+    "lite": dict(dim_feat=256, dim_rep=512, depth=5, num_heads=8, mlp_ratio=4.0, maxlen=243),
+    "base": dict(dim_feat=512, dim_rep=512, depth=5, num_heads=8, mlp_ratio=2.0, maxlen=243),
+}
+
+
+@dataclass
+class NoiseConfig:
+    """Detector-like 2D noise applied to synthesised keypoints (screen-normalised units)."""
+
+    enabled: bool = True
+    gaussian_std: float = 0.005  # per-joint white noise, ~2.5 px on a 1000 px image
+    lowfreq_std: float = 0.01  # smooth per-joint drift (cubic interpolation of sparse knots)
+    lowfreq_knots: int = 4
+    outlier_prob: float = 0.01  # a joint jumps far (detector swap)
+    outlier_std: float = 0.08
+    conf_scale: float = 0.02  # confidence = exp(-|noise| / conf_scale), so big noise -> low conf
+
+
+@dataclass
+class MaskConfig:
+    """Corruptions of the 2D input during pretraining; each with its own probability."""
+
+    joint_prob: float = 0.05
+    frame_prob: float = 0.10
+    part_prob: float = 0.3  # probability a clip gets one whole body part hidden
+    window_prob: float = 0.3  # probability a clip gets a time window of U[T/8, T/4] hidden
+    window_min_frac: float = 0.125
+    window_max_frac: float = 0.25
+
+
+@dataclass
+class SynthConfig:
+    """Virtual cameras used to turn 3D mocap into 2D inputs."""
+
+    orthographic_prob: float = 0.2
+    distance_mm: tuple[float, float] = (3500.0, 6500.0)
+    elevation_deg: tuple[float, float] = (-5.0, 25.0)
+    azimuth_deg: tuple[float, float] = (-180.0, 180.0)
+    focal_px: tuple[float, float] = (1100.0, 1200.0)
+    image_size_wh: tuple[int, int] = (1000, 1000)
+    flip_prob: float = 0.5
+    fixed_eval_cameras: int = 4  # deterministic cameras for validation/evaluation of mocap
+
+
+@dataclass
+class TextConfig:
+    model: str = "all-MiniLM-L6-v2"
+    template_bandai: str = "a person {content}s in a {style} way"
+    template_h36m: str = "a person is {label}"
+    cache_dir: str = ""  # empty: ~/.cache/actionpose/text
+
+
+@dataclass
+class AlignConfig:
+    enabled: bool = True
+    mode: str = "text"  # "text" (InfoNCE to label texts) | "onehot" (cross-entropy over label ids)
+    label_field: str = "content"  # which label the vocabulary is built from ("content" | "full")
+    temperature_init: float = 0.07
+    learn_temperature: bool = True
+    soft_targets: bool = True  # "dark knowledge": soften targets by text-text similarity
+    soft_mix: float = 0.2  # weight of the soft distribution in the target
+    soft_temperature: float = 0.05
+
+
+@dataclass
+class LossConfig:
+    w_mpjpe: float = 1.0
+    w_nmpjpe: float = 0.5
+    w_velocity: float = 20.0
+    w_align: float = 1.0
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 5e-4
+    weight_decay: float = 0.01
+    betas: tuple[float, float] = (0.9, 0.999)
+    warmup_steps: int = 50
+    decay: str = "cosine"  # "cosine" | "constant"
+    min_lr_frac: float = 0.05
+    grad_clip: float = 1.0
+
+
+@dataclass
+class DataConfig:
+    path: str = ""  # prepared data dir; empty = the bundled Bandai-Namco subset
+    stride: int = 27  # frames between consecutive training windows
+    batch_size: int = 32
+    num_workers: int = 0
+    train_split: str = "train"
+    val_split: str = "val"
+
+
+@dataclass
+class TrainConfig:
+    stage: str = "pretrain"  # "pretrain" | "finetune"
+    max_steps: int = 2000
+    max_minutes: float = 0.0  # wall-clock budget (0 = none); stops at whichever comes first
+    seed: int = 0
+    log_every: int = 10
+    val_every: int = 200
+    ckpt_every: int = 100
+    val_max_windows: int = 256
+    amp: str = "auto"  # "auto" (bf16 on CUDA, fp32 on CPU) | "bf16" | "off"
+    device: str = "auto"
+
+
+@dataclass
+class RunConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    noise: NoiseConfig = field(default_factory=NoiseConfig)
+    mask: MaskConfig = field(default_factory=MaskConfig)
+    synth: SynthConfig = field(default_factory=SynthConfig)
+    text: TextConfig = field(default_factory=TextConfig)
+    align: AlignConfig = field(default_factory=AlignConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    variant: str = "actionpose"
+
+
+# Pretraining variants of the ablation (issue: baselines as configs). Each is a set of overrides.
+VARIANTS: dict[str, dict[str, Any]] = {
+    "actionpose": {},
+    "scratch": {"variant": "scratch"},
+    "motionbert-style": {"align": {"enabled": False}, "mask": {"part_prob": 0.0, "window_prob": 0.0}},
+    "onehot": {"align": {"mode": "onehot", "soft_targets": False}},
+    "no-part-mask": {"mask": {"part_prob": 0.0}},
+    "no-window-mask": {"mask": {"window_prob": 0.0}},
+}
+
+_PROBABILITY_FIELDS = {
+    "noise": ("outlier_prob",),
+    "mask": ("joint_prob", "frame_prob", "part_prob", "window_prob", "window_min_frac", "window_max_frac"),
+    "synth": ("orthographic_prob", "flip_prob"),
+    "align": ("soft_mix",),
+}
+
+
+def to_dict(cfg: Any) -> dict:
+    """Dataclass -> plain dict (tuples become lists, for YAML)."""
+    def conv(v: Any) -> Any:
+        if dataclasses.is_dataclass(v):
+            return {f.name: conv(getattr(v, f.name)) for f in dataclasses.fields(v)}
+        if isinstance(v, (list, tuple)):
+            return [conv(x) for x in v]
+        return v
+    return conv(cfg)
+
+
+def _build(cls: type, data: dict, where: str) -> Any:
+    if not isinstance(data, dict):
+        raise ValueError(f"{where}: expected a mapping, got {type(data).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {', '.join(unknown)}; expected some of {', '.join(fields)}")
+    kwargs = {}
+    defaults = cls()
+    for name, val in data.items():
+        default = getattr(defaults, name)
+        key = f"{where}.{name}" if where else name
+        if dataclasses.is_dataclass(default):
+            kwargs[name] = _build(type(default), val, key)
+        elif isinstance(default, tuple):
+            if not isinstance(val, (list, tuple)) or len(val) != len(default):
+                raise ValueError(f"{key}: expected a list of {len(default)} values, got {val!r}")
+            kwargs[name] = tuple(type(d)(v) for d, v in zip(default, val))
+        elif isinstance(default, bool):
+            if not isinstance(val, bool):
+                raise ValueError(f"{key}: expected true/false, got {val!r}")
+            kwargs[name] = val
+        elif isinstance(default, (int, float)) and not isinstance(default, bool):
+            if isinstance(val, bool) or not isinstance(val, (int, float)):
+                raise ValueError(f"{key}: expected a number, got {val!r}")
+            kwargs[name] = type(default)(val) if isinstance(default, float) or float(val).is_integer() else val
+        elif isinstance(default, str):
+            if not isinstance(val, str):
+                raise ValueError(f"{key}: expected a string, got {val!r}")
+            kwargs[name] = val
+        else:
+            kwargs[name] = val
+    return cls(**kwargs)
+
+
+def validate(cfg: RunConfig) -> RunConfig:
+    """Range checks; raises a one-line ValueError naming the key."""
+    for section, names in _PROBABILITY_FIELDS.items():
+        sec = getattr(cfg, section)
+        for n in names:
+            v = getattr(sec, n)
+            if not 0.0 <= v <= 1.0:
+                raise ValueError(f"config {section}.{n} = {v}: expected a probability in [0, 1]")
+    if cfg.mask.window_min_frac > cfg.mask.window_max_frac:
+        raise ValueError("config mask.window_min_frac must be <= mask.window_max_frac")
+    if cfg.model.dim_feat % cfg.model.num_heads:
+        raise ValueError(f"config model.dim_feat = {cfg.model.dim_feat} must be divisible by model.num_heads = {cfg.model.num_heads}")
+    if cfg.model.attention not in ("sdpa", "manual"):
+        raise ValueError(f"config model.attention = {cfg.model.attention!r}: expected 'sdpa' or 'manual'")
+    if cfg.align.mode not in ("text", "onehot"):
+        raise ValueError(f"config align.mode = {cfg.align.mode!r}: expected 'text' or 'onehot'")
+    if cfg.align.label_field not in ("content", "full"):
+        raise ValueError(f"config align.label_field = {cfg.align.label_field!r}: expected 'content' or 'full'")
+    if cfg.train.stage not in ("pretrain", "finetune"):
+        raise ValueError(f"config train.stage = {cfg.train.stage!r}: expected 'pretrain' or 'finetune'")
+    if cfg.variant not in VARIANTS:
+        raise ValueError(f"config variant = {cfg.variant!r}: expected one of {', '.join(VARIANTS)}")
+    for name in ("lr", "batch_size"):
+        sec = cfg.optim if name == "lr" else cfg.data
+        if getattr(sec, name) <= 0:
+            raise ValueError(f"config {name} must be > 0")
+    if cfg.train.max_steps < 0:
+        raise ValueError("config train.max_steps must be >= 0")
+    return cfg
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def from_dict(data: dict) -> RunConfig:
+    return validate(_build(RunConfig, data, "config"))
+
+
+def make_config(preset: str = "tiny", variant: str = "actionpose", overrides: dict | None = None) -> RunConfig:
+    """Resolve a model preset + ablation variant + user overrides into a validated RunConfig."""
+    if preset not in MODEL_PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; expected one of {', '.join(MODEL_PRESETS)}")
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown variant {variant!r}; expected one of {', '.join(VARIANTS)}")
+    data = {"model": dict(MODEL_PRESETS[preset], preset=preset), "variant": variant}
+    data = _merge(data, VARIANTS[variant])
+    data["variant"] = variant
+    if overrides:
+        data = _merge(data, overrides)
+    return from_dict(data)
+
+
+def load_yaml(path: str | Path) -> RunConfig:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise ValueError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    try:
+        return from_dict(data or {})
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from None
+
+
+def save_yaml(cfg: RunConfig, path: str | Path) -> None:
+    Path(path).write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+
+
+def parse_override(expr: str) -> dict:
+    """`"optim.lr=1e-3"` -> `{"optim": {"lr": 0.001}}` (value parsed as YAML)."""
+    if "=" not in expr:
+        raise ValueError(f"override {expr!r}: expected KEY=VALUE, e.g. optim.lr=1e-3")
+    key, val = expr.split("=", 1)
+    out: dict = {}
+    cur = out
+    parts = key.strip().split(".")
+    for p in parts[:-1]:
+        cur = cur.setdefault(p, {})
+    cur[parts[-1]] = yaml.safe_load(val)
+    return out
+
+
+# Keys that may change between a run and its resumption without changing what is computed.
+_RESUME_FREE = {"train.max_steps", "train.max_minutes", "train.log_every", "train.val_every",
+                "train.ckpt_every", "train.device", "data.num_workers", "data.path"}
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def config_hash(cfg: RunConfig) -> str:
+    """Hash of everything that determines the computation (budget/logging keys excluded)."""
+    flat = {k: v for k, v in _flatten(to_dict(cfg)).items() if k not in _RESUME_FREE}
+    return hashlib.sha256(json.dumps(flat, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def config_diff(a: RunConfig, b: RunConfig, ignore_resume_free: bool = True) -> list[str]:
+    """Keys whose values differ, as `key: a -> b` strings."""
+    fa, fb = _flatten(to_dict(a)), _flatten(to_dict(b))
+    keys = sorted(set(fa) | set(fb))
+    return [f"{k}: {fa.get(k)!r} -> {fb.get(k)!r}" for k in keys
+            if fa.get(k) != fb.get(k) and not (ignore_resume_free and k in _RESUME_FREE)]
