@@ -37,8 +37,11 @@ class Camera:
                 raise ValueError(f"{where} {self.name!r}: field {key} has shape {val.shape}, expected {shape}")
             if not np.all(np.isfinite(val)):
                 raise ValueError(f"{where} {self.name!r}: field {key} has non-finite values")
-        w, h = self.image_size_wh
-        if not (w > 0 and h > 0):
+        size = tuple(self.image_size_wh)
+        if len(size) != 2:
+            raise ValueError(f"{where} {self.name!r}: field image_size_wh has {len(size)} values, expected (width, height)")
+        w, h = size
+        if not (np.isfinite(w) and np.isfinite(h) and w > 0 and h > 0):
             raise ValueError(f"{where} {self.name!r}: field image_size_wh must be positive, got {self.image_size_wh}")
         return self
 
@@ -56,19 +59,31 @@ class Camera:
 
     @classmethod
     def from_dict(cls, d: dict, where: str = "camera") -> "Camera":
-        try:
-            cam = cls(
-                name=str(d.get("name", "")),
-                R_world_to_cam=np.asarray(d["R_world_to_cam"], dtype=np.float64),
-                T_world_mm=np.asarray(d["T_world_mm"], dtype=np.float64).reshape(-1),
-                f=np.asarray(d["f"], dtype=np.float64).reshape(-1),
-                c=np.asarray(d["c"], dtype=np.float64).reshape(-1),
-                k=np.asarray(d.get("k", [0, 0, 0]), dtype=np.float64).reshape(-1),
-                p=np.asarray(d.get("p", [0, 0]), dtype=np.float64).reshape(-1),
-                image_size_wh=tuple(int(v) for v in d.get("image_size_wh", (1000, 1000))),
-            )
-        except KeyError as e:
-            raise ValueError(f"{where}: missing field {e.args[0]}") from None
+        if not isinstance(d, dict):
+            raise ValueError(f"{where}: expected a mapping of camera fields, got {type(d).__name__}")
+
+        def field_of(key: str, default=None, flat: bool = True) -> np.ndarray:
+            if key not in d and default is None:
+                raise ValueError(f"{where}: missing field {key}")
+            try:
+                val = np.asarray(d.get(key, default), dtype=np.float64)
+            except (TypeError, ValueError):
+                raise ValueError(f"{where}: field {key} is not numeric") from None
+            return val.reshape(-1) if flat else val
+
+        size = field_of("image_size_wh", (1000, 1000))
+        if size.shape != (2,) or not np.all(np.isfinite(size)):
+            raise ValueError(f"{where}: field image_size_wh must be two finite numbers (width, height)")
+        cam = cls(
+            name=str(d.get("name", "")),
+            R_world_to_cam=field_of("R_world_to_cam", flat=False),
+            T_world_mm=field_of("T_world_mm"),
+            f=field_of("f"),
+            c=field_of("c"),
+            k=field_of("k", (0.0, 0.0, 0.0)),
+            p=field_of("p", (0.0, 0.0)),
+            image_size_wh=(int(size[0]), int(size[1])),
+        )
         return cam.validate(where)
 
 

@@ -73,8 +73,13 @@ COCO17_DIRECT: MappingProxyType = MappingProxyType({
 # H36M-17 after the standard reordering); the 14-joint PCK subset excludes pelvis, spine and head top.
 MPI3DHP_PCK14: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 8, 9, 11, 12, 13, 14, 15, 16)
 
-# Named BVH joints -> H36M-17 for the Bandai-Namco skeleton. `None` = no source joint: the head top
-# is estimated from Neck->Head (see actionpose.data.bvh) and flagged in the data card.
+# Named BVH joints -> H36M-17 (data for actionpose.data.bvh.map_to_h36m17). A value is a BVH joint
+# name; `(name, factor)` = a virtual end point continuing joint `name`'s own bone `factor` times its
+# length past it (turning with that joint); `None` = no source joint (joint_valid False).
+# Bandai-Namco: its Neck sits at shoulder level (H36M's thorax) and its Head joint at the skull base
+# (H36M's neck/nose); it has no head-top end point, so the head top is estimated as the Neck->Head
+# bone continued 2.0x past Head, which makes thorax->head-top / pelvis->thorax match Human3.6M's
+# upright ratio (~236 / 490 mm). See data_cards/bandai-namco.md.
 BVH_PRESETS: MappingProxyType = MappingProxyType({
     "bandai": MappingProxyType({
         "pelvis": "Hips",
@@ -85,9 +90,9 @@ BVH_PRESETS: MappingProxyType = MappingProxyType({
         "l_knee": "LowerLeg_L",
         "l_ankle": "Foot_L",
         "spine": "Spine",
-        "thorax": "Chest",
-        "neck_nose": "Neck",
-        "head": "Head",
+        "thorax": "Neck",
+        "neck_nose": "Head",
+        "head": ("Head", 2.0),
         "l_shoulder": "UpperArm_L",
         "l_elbow": "LowerArm_L",
         "l_wrist": "Hand_L",
@@ -105,3 +110,21 @@ def check_layout(name: str, where: str = "layout") -> str:
     if name not in LAYOUTS:
         raise ValueError(f"{where}: unknown joint layout {name!r}; expected one of {', '.join(LAYOUTS)}")
     return name
+
+# MPI-INF-3DHP's 17-joint order ("relevant" joint set of the dataset's util/mpii_get_joint_set.m),
+# which is the order of `data_2d`/`data_3d` in the common preprocessed npz files (P-STMO,
+# MotionAGFormer, ...) and of the mmpose 3DHP fixtures. The root (pelvis) is index 14.
+MPI3DHP17_NAMES: tuple[str, ...] = (
+    "head_top", "neck", "r_shoulder", "r_elbow", "r_wrist", "l_shoulder", "l_elbow", "l_wrist",
+    "r_hip", "r_knee", "r_ankle", "l_hip", "l_knee", "l_ankle", "pelvis", "spine", "head",
+)
+# MPI-INF-3DHP-17 -> H36M-17: entry j is the 3DHP index feeding H36M joint j. The standard semantic
+# match: 3DHP "neck" -> H36M thorax, 3DHP "head" (head centre) -> H36M neck_nose, 3DHP "head_top" ->
+# H36M head (which is the head top in Human3.6M).
+MPI3DHP17_TO_17: tuple[int, ...] = (14, 8, 9, 10, 11, 12, 13, 15, 1, 16, 0, 5, 6, 7, 2, 3, 4)
+
+# Stacked-Hourglass / MPII-16 joint order (3d-pose-baseline SH_NAMES).
+MPII16_NAMES: tuple[str, ...] = (
+    "r_ankle", "r_knee", "r_hip", "l_hip", "l_knee", "l_ankle", "pelvis", "spine", "thorax", "head",
+    "r_wrist", "r_elbow", "r_shoulder", "l_shoulder", "l_elbow", "l_wrist",
+)

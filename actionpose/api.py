@@ -1,0 +1,87 @@
+"""The public, task-level API used by the CLI, notebooks and the app."""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from .config import RunConfig, _merge, from_dict, make_config, to_dict
+from .train.checkpoint import save_checkpoint
+from .train.loop import TrainResult, train
+from .train.runs import init_run_dir, load_run_config, resolve_run
+
+
+def pretrain_config(preset: str = "tiny", variant: str = "actionpose", overrides: dict | None = None) -> RunConfig:
+    if variant == "scratch":
+        raise ValueError("variant 'scratch' has no pretraining stage; use `actionpose finetune --from scratch`")
+    return make_config(preset, variant, _merge(overrides or {}, {"train": {"stage": "pretrain"}}))
+
+
+def finetune_config(from_run: str | Path, overrides: dict | None = None, preset: str | None = None) -> RunConfig:
+    """Fine-tuning config: the source run's architecture, alignment and masks off, 3D losses on."""
+    stage = {"train": {"stage": "finetune"}, "align": {"enabled": False},
+             "mask": {"joint_prob": 0.0, "frame_prob": 0.0, "part_prob": 0.0, "window_prob": 0.0}}
+    if str(from_run) == "scratch":
+        return make_config(preset or "tiny", "scratch", _merge(stage, overrides or {}))
+    src_cfg = load_run_config(resolve_run(from_run))
+    if preset and preset != src_cfg.model.preset:
+        raise ValueError(f"--preset {preset} contradicts the source run's preset {src_cfg.model.preset!r}")
+    base = {"model": to_dict(src_cfg.model), "text": to_dict(src_cfg.text), "variant": src_cfg.variant}
+    return from_dict(_merge(_merge(base, stage), overrides or {}))
+
+
+def pretrain(preset: str = "tiny", variant: str = "actionpose", run: str | Path = "runs/pretrain",
+             overrides: dict | None = None, resume: bool = False, init_from: str | Path | None = None,
+             progress: bool = True, motions=None) -> TrainResult:
+    """Pretrain a lifter on labelled mocap (masked, noisy 2D -> 3D + action-text alignment)."""
+    cfg = pretrain_config(preset, variant, overrides)
+    return train(cfg, Path(run), resume=resume, init_from=init_from, progress=progress, motions=motions)
+
+
+def finetune(from_run: str | Path, run: str | Path, overrides: dict | None = None, resume: bool = False,
+             preset: str | None = None, progress: bool = True, motions=None) -> TrainResult:
+    """Fine-tune a pretrained run (or `'scratch'`) with 3D losses on target data."""
+    cfg = finetune_config(from_run, overrides, preset)
+    init = None if str(from_run) == "scratch" else resolve_run(from_run)
+    return train(cfg, Path(run), resume=resume, init_from=init, progress=progress, motions=motions)
+
+
+def format_train_result(res: TrainResult) -> str:
+    lines = [f"run {res.run_dir}: {res.step} steps in {res.seconds / 60:.1f} min (stopped by {res.stopped_by})"]
+    if res.last_val:
+        v = res.last_val
+        s = f"  held-out windows: MPJPE {v['mpjpe_mm']:.1f} mm (protocol #1, root-relative, {v['windows']} windows)"
+        if "top1" in v:
+            s += f"; recognition top-1 {v['top1']:.1%} / top-5 {v['top5']:.1%} (chance {v['chance_top1']:.1%})"
+        lines.append(s)
+    return "\n".join(lines)
+
+
+def import_motionbert(checkpoint: str | Path, out: str | Path, size: str | None = None,
+                      heads: int | None = None) -> Path:
+    """A released MotionBERT DSTformer checkpoint -> a normal run folder (safetensors + config)."""
+    from .model.lifter import build_lifter
+    from .model.motionbert import import_checkpoint
+    model_cfg, backbone_sd, provenance = import_checkpoint(Path(checkpoint), size=size, heads=heads)
+    lifter = build_lifter(model_cfg, None)
+    lifter.backbone.load_state_dict(backbone_sd, strict=True)
+    cfg = make_config("tiny", "motionbert-style")
+    cfg.model = model_cfg
+    cfg = from_dict(to_dict(cfg))
+    out = Path(out)
+    if (out / "checkpoint.safetensors").exists():
+        raise FileExistsError(f"{out}: already holds a checkpoint; choose a new --out")
+    init_run_dir(out, cfg)
+    meta = {"preset": model_cfg.preset, "variant": "imported", "vocab": [], "vocab_field": "", "sentences": [],
+            "frozen_align": False, "align_mode": "text", "text_model": "", "step": 0, "stage": "imported",
+            "config_hash": "", "provenance": provenance}
+    tensors = {f"lifter.{k}": v for k, v in lifter.state_dict().items()}
+    save_checkpoint(out, tensors, meta)
+    return out
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

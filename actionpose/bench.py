@@ -1,0 +1,285 @@
+"""Throughput benchmark of the lifter: training steps and single-clip inference.
+
+FLOPs are *counted* (torch.utils.flop_counter: matmuls and attention, forward and backward), not
+estimated, and divided by the best matmul throughput measured in the same process on GEMMs shaped
+like the model's own, so the utilisation says how much of the machine's matmul speed the model
+turns into useful work (everything that is not a matmul — norms, GELU, softmax, copies, Python
+overhead — shows up as lost utilisation).
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import platform
+import resource
+import statistics
+import threading
+import time
+from typing import Any
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
+
+from .config import MODEL_PRESETS, ModelConfig
+from .model.lifter import build_lifter, count_parameters
+
+_aten = torch.ops.aten
+
+
+def _cpu_sdpa_flop(q, k, v, *args, out_shape=None, **kwargs) -> int:
+    return sdpa_flop_count(q, k, v)
+
+
+def _cpu_sdpa_backward_flop(grad_out, q, k, v, *args, out_shape=None, **kwargs) -> int:
+    return sdpa_backward_flop_count(grad_out, q, k, v)
+
+
+# PyTorch's FLOP counter knows the CUDA attention kernels but not the CPU flash kernel that SDPA
+# dispatches to on CPU; without these entries attention FLOPs would silently count as zero.
+_EXTRA_FLOP_FORMULAS = {
+    _aten._scaled_dot_product_flash_attention_for_cpu: _cpu_sdpa_flop,
+    _aten._scaled_dot_product_flash_attention_for_cpu_backward: _cpu_sdpa_backward_flop,
+}
+
+
+def count_flops(fn) -> int:
+    """FLOPs of the matmuls and attention executed by `fn()` (eager mode)."""
+    with FlopCounterMode(display=False, custom_mapping=_EXTRA_FLOP_FORMULAS) as counter:
+        fn()
+    return int(counter.get_total_flops())
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+class _PeakMemory:
+    """Peak memory of a phase above its starting level: CUDA allocator peak on GPU; on CPU the
+    process RSS sampled every 2 ms (torch's CPU allocations are invisible to tracemalloc, and
+    ru_maxrss is a whole-process high-water mark that earlier phases may already have set)."""
+
+    def __init__(self, device: torch.device):
+        self.device = device
+        self.peak = 0
+
+    def __enter__(self):
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+            self.base = torch.cuda.memory_allocated(self.device)
+            return self
+        self.base = self.peak = _rss_bytes()
+        self._stop = threading.Event()
+
+        def poll():
+            while not self._stop.wait(0.002):
+                self.peak = max(self.peak, _rss_bytes())
+
+        self._thread = threading.Thread(target=poll, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        if self.device.type == "cuda":
+            self.peak = torch.cuda.max_memory_allocated(self.device)
+        else:
+            self._stop.set()
+            self._thread.join()
+            self.peak = max(self.peak, _rss_bytes())
+        self.bytes = max(0, self.peak - self.base)
+        return False
+
+
+def matmul_peak(shapes: list[tuple[int, int, int]], device: torch.device, reps: int = 3) -> dict:
+    """Best fp32 FLOP/s over GEMMs `[M, K] @ [K, N]` of the given shapes (best of `reps` each)."""
+    best, best_shape = 0.0, None
+    for M, K, N in shapes:
+        a = torch.randn(M, K, device=device)
+        b = torch.randn(K, N, device=device)
+        a @ b  # warm-up: first call pays for packing buffers and thread start-up
+        for _ in range(reps):
+            _sync(device)
+            t0 = time.perf_counter()
+            a @ b
+            _sync(device)
+            rate = 2.0 * M * K * N / (time.perf_counter() - t0)
+            if rate > best:
+                best, best_shape = rate, (M, K, N)
+    return {"flops_per_s": best, "shape": best_shape}
+
+
+def _model_gemm_shapes(cfg: ModelConfig, tokens: int) -> list[tuple[int, int, int]]:
+    """The GEMMs the model's Linear layers run on `tokens` rows (forward orientation)."""
+    C, hidden = cfg.dim_feat, int(cfg.dim_feat * cfg.mlp_ratio)
+    return [(tokens, C, C), (tokens, C, hidden), (tokens, hidden, C), (tokens, C, cfg.dim_rep)]
+
+
+def _resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def _time_steps(step, steps: int, warmup: int, device: torch.device) -> list[float]:
+    for _ in range(warmup):
+        step()
+    _sync(device)
+    times = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        step()
+        _sync(device)
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def _mpjpe(y: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return (y - target).norm(dim=-1).mean()
+
+
+def bench(preset: str = "tiny", batch_size: int | None = None, seq_len: int | None = None,
+          steps: int = 5, compile: bool = False, warmup: int = 2, infer_steps: int | None = None,
+          train: bool = True, infer: bool = True, attention: str = "sdpa", device: str = "auto",
+          overrides: dict | None = None) -> dict[str, Any]:
+    """Time training steps (forward + backward + AdamW, MPJPE loss, batch `batch_size` × `seq_len`
+    frames) and inference of one clip (eval, no_grad, B = 1, T = the preset's maxlen).
+
+    Returns a dict of plain numbers (seconds, FLOPs, FLOP/s, bytes) for `format_bench`.
+    """
+    if preset not in MODEL_PRESETS:
+        raise ValueError(f"bench preset = {preset!r}: expected one of {', '.join(MODEL_PRESETS)}")
+    cfg = ModelConfig(**dict(MODEL_PRESETS[preset], preset=preset, attention=attention, **(overrides or {})))
+    dev = _resolve_device(device)
+    T = seq_len or cfg.maxlen
+    if T > cfg.maxlen:
+        raise ValueError(f"bench seq_len = {T} exceeds the preset's maxlen = {cfg.maxlen}")
+    B = batch_size or _DEFAULT_BATCH.get(preset, 1)
+    if steps < 1 or warmup < 0:
+        raise ValueError(f"bench steps = {steps}, warmup = {warmup}: expected steps >= 1, warmup >= 0")
+    infer_steps = infer_steps or steps
+    torch.manual_seed(0)
+    eager = build_lifter(cfg, text_dim=None).to(dev)
+    model = eager
+    compile_s = None
+    if compile:
+        model = build_lifter(dataclasses.replace(cfg, compile=True), text_dim=None).to(dev)
+        model.load_state_dict(eager.state_dict())
+    J = cfg.num_joints
+    result: dict[str, Any] = {
+        "preset": preset, "device": str(dev), "attention": attention, "compile": compile,
+        "params_backbone": count_parameters(model), "threads": torch.get_num_threads(),
+        "torch": torch.__version__, "cpu": _cpu_name(), "model": dataclasses.asdict(cfg),
+    }
+
+    if infer:
+        x1 = torch.randn(1, cfg.maxlen, J, 3, device=dev)
+        model.eval()
+        eager.eval()
+        with torch.no_grad():
+            flops = count_flops(lambda: eager(x1))
+            if compile:
+                t0 = time.perf_counter()
+                model(x1)
+                _sync(dev)
+                compile_s = time.perf_counter() - t0
+            with _PeakMemory(dev) as mem:
+                times = _time_steps(lambda: model(x1), infer_steps, warmup, dev)
+        peak = matmul_peak(_model_gemm_shapes(cfg, cfg.maxlen * J), dev)
+        result["infer"] = _summary(times, flops, peak, mem.bytes, batch=1, seq_len=cfg.maxlen)
+
+    if train:
+        x = torch.randn(B, T, J, 3, device=dev)
+        target = torch.randn(B, T, J, 3, device=dev)
+        model.train()
+        eager.train()
+        opt = _adamw(model)
+
+        def step():
+            opt.zero_grad(set_to_none=True)
+            loss = _mpjpe(model(x)["y3d"], target)
+            loss.backward()
+            opt.step()
+
+        def fwd_bwd_eager():
+            _mpjpe(eager(x)["y3d"], target).backward()
+
+        flops = count_flops(fwd_bwd_eager)
+        eager.zero_grad(set_to_none=True)
+        if compile and compile_s is None:
+            t0 = time.perf_counter()
+            step()
+            _sync(dev)
+            compile_s = time.perf_counter() - t0
+        elif compile:  # the training graph (with backward) is a separate compilation
+            t0 = time.perf_counter()
+            step()
+            _sync(dev)
+            result["compile_train_s"] = time.perf_counter() - t0
+        with _PeakMemory(dev) as mem:
+            times = _time_steps(step, steps, warmup, dev)
+        peak = matmul_peak(_model_gemm_shapes(cfg, B * T * J), dev)
+        result["train"] = _summary(times, flops, peak, mem.bytes, batch=B, seq_len=T)
+    if compile_s is not None:
+        result["compile_s"] = compile_s
+    result["maxrss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return result
+
+
+# Batch sizes at which the presets keep the GEMMs large enough to run near peak on a CPU.
+_DEFAULT_BATCH = {"tiny": 8, "lite": 2, "base": 1}
+
+
+def _adamw(model: torch.nn.Module) -> torch.optim.Optimizer:
+    try:  # the fused kernel updates all parameters in one pass (CPU support since torch 2.4)
+        return torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
+    except (RuntimeError, TypeError):
+        return torch.optim.AdamW(model.parameters(), lr=1e-4)
+
+
+def _summary(times: list[float], flops: int, peak: dict, mem_bytes: int, batch: int, seq_len: int) -> dict:
+    med = statistics.median(times)
+    achieved = flops / med
+    return {
+        "batch": batch, "seq_len": seq_len, "steps": len(times),
+        "time_s_median": med, "time_s_min": min(times), "time_s_max": max(times),
+        "clips_per_s": batch / med, "flops": flops, "flops_per_s": achieved,
+        "peak_flops_per_s": peak["flops_per_s"], "peak_shape": peak["shape"],
+        "utilisation": achieved / peak["flops_per_s"], "peak_mem_bytes": mem_bytes,
+    }
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def format_bench(result: dict) -> str:
+    """Human-readable multi-line summary of a `bench` result."""
+    lines = [f"preset {result['preset']} ({result['params_backbone']:,} backbone params), "
+             f"device {result['device']} [{result['cpu']}, {result['threads']} threads], torch {result['torch']}, "
+             f"attention {result['attention']}, compile {result['compile']}"]
+    if "compile_s" in result:
+        lines.append(f"  compile: {result['compile_s']:.1f} s first call"
+                     + (f", {result['compile_train_s']:.1f} s training graph" if "compile_train_s" in result else ""))
+    for name, label in (("train", "training step"), ("infer", "inference clip")):
+        r = result.get(name)
+        if not r:
+            continue
+        lines.append(
+            f"  {label} (B={r['batch']}, T={r['seq_len']}): {r['time_s_median'] * 1e3:.1f} ms median "
+            f"[{r['time_s_min'] * 1e3:.1f}–{r['time_s_max'] * 1e3:.1f}] over {r['steps']}, "
+            f"{r['clips_per_s']:.2f} clips/s, {r['flops'] / 1e9:.2f} GFLOP counted, "
+            f"{r['flops_per_s'] / 1e9:.1f} GFLOP/s = {100 * r['utilisation']:.0f} % of matmul peak "
+            f"{r['peak_flops_per_s'] / 1e9:.1f} GFLOP/s, peak mem +{r['peak_mem_bytes'] / 2**20:.0f} MiB")
+    return "\n".join(lines)

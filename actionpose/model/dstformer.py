@@ -1,0 +1,279 @@
+"""DSTformer backbone (MotionBERT's dual-stream spatial-temporal transformer), written for speed.
+
+The computation is exactly the one of `../shared/fixtures/motionbert/README.md`; module and
+parameter names equal the reference key names (`blocks_st.0.attn_s.qkv.weight`, `ts_attn.3.bias`,
+…), so a released checkpoint loads with `load_state_dict` after stripping `module.`.
+
+Layout: tokens stay `[B, T, J, C]` throughout. Spatial attention batches over (B, T) and temporal
+attention over (B, J) by handing SDPA strided *views* of q/k/v — no permute-copies of the
+activations. To make the temporal view possible q, k and v are produced by three GEMMs on the
+row blocks of `qkv.weight` (each output `[B, T, J, C]` contiguous, so `(J, heads)` merge into one
+SDPA head axis); the CPU flash kernel writes its output as `[B, L, heads, d]`, which is again
+`[B, T, J, C]` memory, so the projection reads it without a copy.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+ATTENTION_IMPLS = ("sdpa", "manual")
+INIT_SCHEMES = ("reference", "torch")
+
+
+class DropPath(nn.Module):
+    """Stochastic depth: drop a whole residual branch per sample (training only)."""
+
+    def __init__(self, p: float = 0.0):
+        super().__init__()
+        self.p = float(p)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.p == 0.0 or not self.training:
+            return x
+        keep = 1.0 - self.p
+        mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep)
+        return x * mask / keep
+
+
+class Mlp(nn.Module):
+    """`fc2(GELU(fc1(x)))`, exact (erf) GELU; dropout after the activation and after fc2."""
+
+    def __init__(self, dim: int, hidden: int, drop: float = 0.0):
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden)
+        self.fc2 = nn.Linear(hidden, dim)
+        self.drop = drop
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = F.gelu(self.fc1(x))
+        if self.drop and self.training:
+            h = F.dropout(h, self.drop, True)
+        h = self.fc2(h)
+        if self.drop and self.training:
+            h = F.dropout(h, self.drop, True)
+        return h
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention along one axis of `[B, T, J, C]` tokens.
+
+    axis "spatial": among the J joints of each frame; "temporal": among the T frames of each joint.
+    `qkv`'s 3C outputs split as (3, heads, C/heads), heads concatenated in order before `proj`.
+    """
+
+    def __init__(self, dim: int, num_heads: int, axis: str, impl: str = "sdpa",
+                 attn_drop: float = 0.0, proj_drop: float = 0.0):
+        super().__init__()
+        if axis not in ("spatial", "temporal"):
+            raise ValueError(f"Attention axis = {axis!r}: expected 'spatial' or 'temporal'")
+        if impl not in ATTENTION_IMPLS:
+            raise ValueError(f"model.attention = {impl!r}: expected one of {', '.join(ATTENTION_IMPLS)}")
+        if dim % num_heads:
+            raise ValueError(f"model.dim_feat = {dim} must be divisible by model.num_heads = {num_heads}")
+        # Registration order proj → qkv mirrors the reference's state-dict key order.
+        self.proj = nn.Linear(dim, dim)
+        self.qkv = nn.Linear(dim, dim * 3)
+        self.axis = axis
+        self.impl = impl
+        self.num_heads = num_heads
+        self.scale = (dim // num_heads) ** -0.5
+        self.attn_drop = attn_drop
+        self.proj_drop = proj_drop
+
+    def _heads(self, t: torch.Tensor) -> torch.Tensor:
+        """`[B, T, J, C]` contiguous → 4-D strided view `[batch, heads, L, d]` (no copy)."""
+        B, T, J, C = t.shape
+        H = self.num_heads
+        if self.axis == "spatial":  # batch (B·T), heads H, sequence J
+            return t.view(B * T, J, H, C // H).transpose(1, 2)
+        # temporal: (J, H) merge into one head axis because t is contiguous; sequence T
+        return t.view(B, T, J * H, C // H).transpose(1, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x `[B, T, J, C]` → `[B, T, J, C]`."""
+        B, T, J, C = x.shape
+        w = self.qkv.weight.view(3, C, C)
+        b = self.qkv.bias.view(3, C)
+        q, k, v = (self._heads(F.linear(x, w[i], b[i])) for i in range(3))
+        drop = self.attn_drop if self.training else 0.0
+        if self.impl == "sdpa":
+            o = F.scaled_dot_product_attention(q, k, v, dropout_p=drop, scale=self.scale)
+        else:
+            a = torch.softmax((q * self.scale) @ k.transpose(-2, -1), dim=-1)
+            if drop:
+                a = F.dropout(a, drop, True)
+            o = a @ v
+        # o [batch, heads, L, d] → [B, T, J, C]; a view for SDPA's [batch, L, heads, d] output memory
+        o = o.transpose(1, 2).reshape(B, T, J, C)
+        o = self.proj(o)
+        if self.proj_drop and self.training:
+            o = F.dropout(o, self.proj_drop, True)
+        return o
+
+
+class Block(nn.Module):
+    """One stream of a DSTformer layer: pre-norm attention + MLP along both axes.
+
+    order "st": spatial pair then temporal pair (`blocks_st`); "ts": temporal first (`blocks_ts`).
+    """
+
+    def __init__(self, dim: int, num_heads: int, mlp_ratio: float, order: str, impl: str = "sdpa",
+                 drop: float = 0.0, attn_drop: float = 0.0, drop_path: float = 0.0):
+        super().__init__()
+        if order not in ("st", "ts"):
+            raise ValueError(f"Block order = {order!r}: expected 'st' or 'ts'")
+        hidden = int(dim * mlp_ratio)
+        # Registration order mirrors the reference's state-dict key order.
+        self.norm1_s = nn.LayerNorm(dim)
+        self.norm1_t = nn.LayerNorm(dim)
+        self.attn_s = Attention(dim, num_heads, "spatial", impl, attn_drop, drop)
+        self.attn_t = Attention(dim, num_heads, "temporal", impl, attn_drop, drop)
+        self.drop_path = DropPath(drop_path)
+        self.norm2_s = nn.LayerNorm(dim)
+        self.norm2_t = nn.LayerNorm(dim)
+        self.mlp_s = Mlp(dim, hidden, drop)
+        self.mlp_t = Mlp(dim, hidden, drop)
+        self.order = order
+
+    def _pair(self, x: torch.Tensor, axis: str) -> torch.Tensor:
+        attn, n1, mlp, n2 = ((self.attn_s, self.norm1_s, self.mlp_s, self.norm2_s) if axis == "s"
+                             else (self.attn_t, self.norm1_t, self.mlp_t, self.norm2_t))
+        x = x + self.drop_path(attn(n1(x)))
+        return x + self.drop_path(mlp(n2(x)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x `[B, T, J, C]` → `[B, T, J, C]`."""
+        for axis in self.order:
+            x = self._pair(x, axis)
+        return x
+
+
+class PreLogits(nn.Module):
+    """`tanh(fc(h))`: the representation layer (`pre_logits.fc` in the reference)."""
+
+    def __init__(self, dim: int, dim_rep: int):
+        super().__init__()
+        self.fc = nn.Linear(dim, dim_rep)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.fc(x))
+
+
+class DSTformer(nn.Module):
+    """Dual-stream spatial-temporal transformer: `x [B, T, J, dim_in]` → `y [B, T, J, dim_out]`.
+
+    `forward(x, return_rep=True)` also returns `rep [B, T, J, dim_rep]` (tanh representation).
+    Any T ≤ maxlen is accepted (the temporal embedding is sliced).
+    """
+
+    def __init__(self, dim_in: int = 3, dim_out: int = 3, dim_feat: int = 256, dim_rep: int = 512,
+                 depth: int = 5, num_heads: int = 8, mlp_ratio: float = 4.0, num_joints: int = 17,
+                 maxlen: int = 243, drop_rate: float = 0.0, attn_drop_rate: float = 0.0,
+                 drop_path_rate: float = 0.0, attention: str = "sdpa", init: str = "reference"):
+        super().__init__()
+        if attention not in ATTENTION_IMPLS:
+            raise ValueError(f"model.attention = {attention!r}: expected one of {', '.join(ATTENTION_IMPLS)}")
+        if init not in INIT_SCHEMES:
+            raise ValueError(f"model.init = {init!r}: expected one of {', '.join(INIT_SCHEMES)}")
+        for name, val in (("dim_in", dim_in), ("dim_out", dim_out), ("dim_feat", dim_feat),
+                          ("dim_rep", dim_rep), ("depth", depth), ("num_heads", num_heads),
+                          ("num_joints", num_joints), ("maxlen", maxlen)):
+            if not isinstance(val, int) or val <= 0:
+                raise ValueError(f"model.{name} = {val!r}: expected a positive integer")
+        if dim_feat % num_heads:
+            raise ValueError(f"model.dim_feat = {dim_feat} must be divisible by model.num_heads = {num_heads}")
+        self.dim_in, self.dim_feat, self.dim_rep = dim_in, dim_feat, dim_rep
+        self.num_joints, self.maxlen, self.depth = num_joints, maxlen, depth
+        self.drop_rate = drop_rate
+        # Registration order mirrors the reference's state-dict key order.
+        self.temp_embed = nn.Parameter(torch.zeros(1, maxlen, 1, dim_feat))
+        self.pos_embed = nn.Parameter(torch.zeros(1, num_joints, dim_feat))
+        self.joints_embed = nn.Linear(dim_in, dim_feat)
+        dpr = torch.linspace(0, drop_path_rate, depth).tolist()  # stochastic depth grows with depth
+        kw = dict(impl=attention, drop=drop_rate, attn_drop=attn_drop_rate)
+        self.blocks_st = nn.ModuleList(
+            [Block(dim_feat, num_heads, mlp_ratio, "st", drop_path=dpr[i], **kw) for i in range(depth)])
+        self.blocks_ts = nn.ModuleList(
+            [Block(dim_feat, num_heads, mlp_ratio, "ts", drop_path=dpr[i], **kw) for i in range(depth)])
+        self.norm = nn.LayerNorm(dim_feat)
+        self.pre_logits = PreLogits(dim_feat, dim_rep)
+        self.head = nn.Linear(dim_rep, dim_out)
+        self.ts_attn = nn.ModuleList([nn.Linear(dim_feat * 2, 2) for _ in range(depth)])
+        self.reset_parameters(init)
+
+    @torch.no_grad()
+    def reset_parameters(self, init: str = "reference") -> None:
+        """"reference": MotionBERT's recipe; "torch": PyTorch's per-layer defaults (embeddings still
+        trunc-normal, fusion still an even split, so both start as a sensible model)."""
+        if init == "reference":
+            for m in self.modules():
+                if isinstance(m, nn.Linear):
+                    nn.init.trunc_normal_(m.weight, std=0.02)
+                    nn.init.zeros_(m.bias)
+                elif isinstance(m, nn.LayerNorm):
+                    nn.init.ones_(m.weight)
+                    nn.init.zeros_(m.bias)
+        nn.init.trunc_normal_(self.temp_embed, std=0.02)
+        nn.init.trunc_normal_(self.pos_embed, std=0.02)
+        for fuse in self.ts_attn:  # an even split between the two streams at the start
+            fuse.weight.zero_()
+            fuse.bias.fill_(0.5)
+
+    def check_input(self, x: torch.Tensor) -> None:
+        """One-line errors for inputs the model cannot take."""
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"DSTformer input x: expected a torch.Tensor, got {type(x).__name__}")
+        if x.ndim != 4 or x.shape[2] != self.num_joints or x.shape[3] != self.dim_in:
+            raise ValueError(f"DSTformer input x: expected shape [B, T, {self.num_joints}, {self.dim_in}], "
+                             f"got {list(x.shape)}")
+        if x.shape[1] > self.maxlen:
+            raise ValueError(f"DSTformer input x: T = {x.shape[1]} frames exceeds model.maxlen = {self.maxlen}; "
+                             "split the sequence into windows")
+        if x.shape[1] == 0 or x.shape[0] == 0:
+            raise ValueError(f"DSTformer input x: empty batch or sequence, shape {list(x.shape)}")
+
+    def _fuse(self, i: int, h_st: torch.Tensor, h_ts: torch.Tensor) -> torch.Tensor:
+        """Per-token softmax over the two streams' logits, written as a sigmoid of their difference
+        (softmax([l0, l1])[0] = sigmoid(l0 - l1)) so no [.., 2C] concat is materialised and the mix
+        is one lerp: h = h_ts + a0·(h_st − h_ts)."""
+        fuse = self.ts_attn[i]
+        C = self.dim_feat
+        dw = fuse.weight[0] - fuse.weight[1]  # [2C]
+        logit = h_st @ dw[:C] + h_ts @ dw[C:] + (fuse.bias[0] - fuse.bias[1])  # [B, T, J]
+        return torch.lerp(h_ts, h_st, torch.sigmoid(logit).unsqueeze(-1))
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """x `[B, T, J, dim_in]` → features after the final norm `[B, T, J, dim_feat]`."""
+        self.check_input(x)
+        T = x.shape[1]
+        h = self.joints_embed(x) + self.pos_embed + self.temp_embed[:, :T]
+        if self.drop_rate and self.training:
+            h = F.dropout(h, self.drop_rate, True)
+        for i in range(self.depth):
+            h = self._fuse(i, self.blocks_st[i](h), self.blocks_ts[i](h))
+        return self.norm(h)
+
+    def get_representation(self, x: torch.Tensor) -> torch.Tensor:
+        """x `[B, T, J, dim_in]` → rep `[B, T, J, dim_rep]`."""
+        return self.pre_logits(self.encode(x))
+
+    def forward(self, x: torch.Tensor, return_rep: bool = False):
+        """x `[B, T, J, dim_in]` → y `[B, T, J, dim_out]`, or (y, rep) with return_rep."""
+        rep = self.get_representation(x)
+        y = self.head(rep)
+        return (y, rep) if return_rep else y
+
+
+def dstformer_from_config(cfg) -> DSTformer:
+    """Build from a `ModelConfig` (duck-typed: only its fields are read)."""
+    mlp_ratio = float(cfg.mlp_ratio)
+    if not math.isfinite(mlp_ratio) or mlp_ratio <= 0:
+        raise ValueError(f"model.mlp_ratio = {cfg.mlp_ratio!r}: expected a positive number")
+    return DSTformer(dim_in=cfg.dim_in, dim_out=cfg.dim_out, dim_feat=cfg.dim_feat, dim_rep=cfg.dim_rep,
+                     depth=cfg.depth, num_heads=cfg.num_heads, mlp_ratio=mlp_ratio,
+                     num_joints=cfg.num_joints, maxlen=cfg.maxlen, drop_rate=cfg.drop_rate,
+                     attn_drop_rate=cfg.attn_drop_rate, drop_path_rate=cfg.drop_path_rate,
+                     attention=cfg.attention, init=cfg.init)

@@ -1,0 +1,82 @@
+"""The lifter: DSTformer backbone (with its 3D head) + motion-embedding head.
+
+State-dict keys of the backbone live under `backbone.`; stripping that prefix gives exactly
+MotionBERT's key names, so imported weights load with `lifter.backbone.load_state_dict(sd)`.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .dstformer import DSTformer, dstformer_from_config
+
+BACKBONE_PREFIX = "backbone."
+
+
+class MotionEmbeddingHead(nn.Module):
+    """rep `[B, T, J, D_rep]` → unit-norm motion embedding `[B, D_text]`.
+
+    Mean over frames and joints (masked joints are not excluded: the backbone has already mixed
+    information across tokens), then Linear → GELU → Linear, then L2 normalisation.
+    """
+
+    def __init__(self, dim_rep: int, hidden: int, dim_text: int):
+        super().__init__()
+        self.fc1 = nn.Linear(dim_rep, hidden)
+        self.fc2 = nn.Linear(hidden, dim_text)
+
+    def forward(self, rep: torch.Tensor) -> torch.Tensor:
+        pooled = rep.mean(dim=(1, 2))
+        return F.normalize(self.fc2(F.gelu(self.fc1(pooled))), dim=-1)
+
+
+class Lifter(nn.Module):
+    """`forward(x2d [B, T, 17, 3])` → dict with `y3d [B, T, 17, 3]`, `rep [B, T, 17, D_rep]` and,
+    when the model has an embedding head, `motion_emb [B, D_text]` (unit norm)."""
+
+    def __init__(self, backbone: DSTformer, text_dim: int | None = None, embed_hidden: int = 256,
+                 init: str = "reference"):
+        super().__init__()
+        self.backbone = backbone
+        self.motion_head = None
+        if text_dim is not None:
+            if not isinstance(text_dim, int) or text_dim <= 0:
+                raise ValueError(f"Lifter text_dim = {text_dim!r}: expected a positive integer or None")
+            if not isinstance(embed_hidden, int) or embed_hidden <= 0:
+                raise ValueError(f"model.embed_hidden = {embed_hidden!r}: expected a positive integer")
+            self.motion_head = MotionEmbeddingHead(backbone.dim_rep, embed_hidden, text_dim)
+            if init == "reference":  # same recipe as the backbone's Linear layers
+                for m in self.motion_head.modules():
+                    if isinstance(m, nn.Linear):
+                        nn.init.trunc_normal_(m.weight, std=0.02)
+                        nn.init.zeros_(m.bias)
+        self.text_dim = text_dim
+
+    def forward(self, x2d: torch.Tensor) -> dict[str, torch.Tensor]:
+        y3d, rep = self.backbone(x2d, return_rep=True)
+        out = {"y3d": y3d, "rep": rep}
+        if self.motion_head is not None:
+            out["motion_emb"] = self.motion_head(rep)
+        return out
+
+    def backbone_state_dict(self) -> dict[str, torch.Tensor]:
+        """The backbone's weights under MotionBERT's key names."""
+        return self.backbone.state_dict()
+
+
+def build_lifter(model_cfg, text_dim: int | None = None) -> Lifter:
+    """Build a `Lifter` from a `ModelConfig`; `model_cfg.compile` compiles the backbone in place
+    (`nn.Module.compile`, so parameter names keep no `_orig_mod.` prefix)."""
+    backbone = dstformer_from_config(model_cfg)
+    lifter = Lifter(backbone, text_dim, model_cfg.embed_hidden, model_cfg.init)
+    if model_cfg.compile:
+        lifter.backbone.compile()
+    return lifter
+
+
+def count_parameters(model: nn.Module, backbone_only: bool = True) -> int:
+    """Number of parameters (of the backbone only, by default, as papers report)."""
+    if backbone_only and isinstance(model, Lifter):
+        model = model.backbone
+    return sum(p.numel() for p in model.parameters())

@@ -1,0 +1,122 @@
+"""Checkpoints: safetensors only, written atomically, metadata inside the same file.
+
+The step, config hash and everything else needed to resume travel in the safetensors header's
+metadata, so weights and bookkeeping can never disagree after a kill between two writes.
+`checkpoint.json` is a human-readable mirror written after the weights.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+CKPT_NAME = "checkpoint.safetensors"
+CKPT_JSON = "checkpoint.json"
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode())
+
+
+def save_checkpoint(run_dir: Path, tensors: dict[str, torch.Tensor], meta: dict) -> Path:
+    """Write `checkpoint.safetensors` (+ json mirror) atomically; `meta` must be JSON-serialisable."""
+    run_dir = Path(run_dir)
+    path = run_dir / CKPT_NAME
+    fd, tmp = tempfile.mkstemp(dir=run_dir, prefix=f".{CKPT_NAME}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        clean = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
+        save_file(clean, tmp, metadata={"actionpose": json.dumps(meta)})
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    atomic_write_text(run_dir / CKPT_JSON, json.dumps(meta, indent=1))
+    return path
+
+
+def read_meta(path: Path) -> dict:
+    """The metadata of a checkpoint file without loading its tensors."""
+    from safetensors import safe_open
+    path = Path(path)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            md = f.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as e:
+        raise ValueError(f"{path}: truncated or corrupt, not a readable safetensors checkpoint "
+                         f"({str(e).splitlines()[0]})") from None
+    if "actionpose" not in md:
+        raise ValueError(f"{path}: safetensors header lacks the field 'actionpose' (not an actionpose checkpoint)")
+    return json.loads(md["actionpose"])
+
+
+def load_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
+    """-> (tensors, meta). Raises one line naming the file when it is truncated or foreign."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / CKPT_NAME
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no checkpoint (expected {CKPT_NAME} in the run folder)")
+    meta = read_meta(path)
+    try:
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise ValueError(f"{path}: truncated or corrupt safetensors file ({str(e).splitlines()[0]})") from None
+    return tensors, meta
+
+
+def prefixed(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    return {f"{prefix}{k}": v for k, v in state.items()}
+
+
+def strip_prefix(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+
+def optimizer_to_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
+    """Flatten an optimizer's state into tensors (`optim.<param>.<key>`) + JSON-safe scalars."""
+    sd = opt.state_dict()
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict = {"param_groups": sd["param_groups"], "state": {}}
+    for pid, st in sd["state"].items():
+        for key, val in st.items():
+            if torch.is_tensor(val):
+                tensors[f"optim.{pid}.{key}"] = val.detach().clone()  # never alias live state
+            else:
+                scalars["state"].setdefault(str(pid), {})[key] = val
+    return tensors, scalars
+
+
+def optimizer_from_tensors(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], scalars: dict) -> None:
+    state: dict = {}
+    for name, val in tensors.items():
+        if not name.startswith("optim."):
+            continue
+        _, pid, key = name.split(".", 2)
+        state.setdefault(int(pid), {})[key] = val
+    for pid, st in scalars.get("state", {}).items():
+        state.setdefault(int(pid), {}).update(st)
+    opt.load_state_dict({"state": state, "param_groups": scalars["param_groups"]})

@@ -1,0 +1,254 @@
+"""The training loop shared by pretraining and fine-tuning.
+
+Determinism for exact resume: every random draw of step `s` (batch order, cameras, noise, flips,
+masks, dropout) is seeded from `(seed, s)`, so the only state a checkpoint must carry is the model,
+the optimizer and the step. A run killed at any moment and resumed reproduces an uninterrupted one.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..config import RunConfig, config_diff, config_hash, to_dict
+from ..data.dataset import LabelVocab, LiftingWindows, split_motions
+from ..data.motion import Motion
+from ..masking import mask_batch
+from . import distributed as D
+from .checkpoint import (
+    load_checkpoint,
+    optimizer_from_tensors,
+    optimizer_to_tensors,
+    prefixed,
+    save_checkpoint,
+    strip_prefix,
+)
+from .data import data_fingerprint, load_data
+from .model_io import ModelBundle, build_bundle, bundle_tensors
+from .runs import append_metrics, has_checkpoint, init_run_dir, load_run_config, truncate_metrics
+from .steps import compute_losses, evaluate_windows
+
+
+class TrainingDiverged(RuntimeError):
+    """Raised when the loss becomes NaN/inf; the last good checkpoint is kept."""
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    step: int
+    stopped_by: str  # "max_steps" | "max_minutes"
+    last_val: dict | None
+    seconds: float
+
+
+def _lr_factor(step: int, cfg: RunConfig) -> float:
+    o = cfg.optim
+    if o.warmup_steps > 0 and step < o.warmup_steps:
+        return (step + 1) / o.warmup_steps
+    if o.decay == "constant" or cfg.train.max_steps <= o.warmup_steps:
+        return 1.0
+    frac = min(1.0, (step - o.warmup_steps) / max(1, cfg.train.max_steps - o.warmup_steps))
+    return o.min_lr_frac + (1 - o.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * frac))
+
+
+def _seed_for(seed: int, step: int, salt: int = 0) -> int:
+    return (seed * 1_000_003 + step * 7919 + salt) % (2**63 - 1)
+
+
+def _batch_indices(n_items: int, batch: int, step: int, seed: int, info: D.DistInfo) -> tuple[list[int], int]:
+    """This rank's item indices for global step `step` (epoch-wise permutation, drop last)."""
+    global_batch = batch * info.world_size
+    per_epoch = max(1, n_items // global_batch)
+    epoch, pos = divmod(step, per_epoch)
+    perm = np.random.default_rng([seed, epoch]).permutation(n_items)
+    if n_items < global_batch:  # tiny data: sample with wrap-around rather than fail
+        perm = np.resize(perm, global_batch)
+    chunk = perm[pos * global_batch:(pos + 1) * global_batch]
+    return [int(i) for i in chunk[info.rank::info.world_size]], epoch
+
+
+def _collate(ds: LiftingWindows, indices: list[int], epoch: int) -> dict[str, torch.Tensor]:
+    ds.set_epoch(epoch)
+    items = [ds[i] for i in indices]
+    return {k: torch.as_tensor(np.stack([it[k] for it in items])) for k in items[0]}
+
+
+def train(cfg: RunConfig, run_dir: Path, *, resume: bool = False, init_from: Path | None = None,
+          motions: list[Motion] | None = None, progress: bool = True) -> TrainResult:
+    """Train (pretrain or finetune per `cfg.train.stage`) into `run_dir`.
+
+    `init_from`: a run folder whose backbone (and, for fine-tuning, frozen aligner) initialises the
+    model. `resume`: continue the checkpoint in `run_dir` exactly; refused if the config differs.
+    """
+    info, device = D.setup(cfg.train.device)
+    try:
+        return _train(cfg, Path(run_dir), resume, init_from, motions, progress, info, device)
+    finally:
+        D.teardown(info)
+
+
+def _train(cfg, run_dir, resume, init_from, motions, progress, info, device) -> TrainResult:
+    t_start = time.time()
+    if motions is None:
+        motions, data_info = load_data(cfg.data.path)
+    else:
+        data_info = {"source": "in-memory"}
+    train_m = split_motions(motions, cfg.data.train_split)
+    val_m = split_motions(motions, cfg.data.val_split)
+    if not train_m:
+        raise ValueError(f"data {cfg.data.path or 'bundled'}: no motions in split {cfg.data.train_split!r}")
+    data_hash = data_fingerprint(motions)
+
+    # Resume bookkeeping first: a mismatched config must be refused before any work.
+    start_step, ckpt_tensors, ckpt_meta = 0, None, None
+    if resume and has_checkpoint(run_dir):
+        old = load_run_config(run_dir)
+        diff = config_diff(old, cfg)
+        if diff:
+            raise ValueError(f"{run_dir}/config.yaml: cannot resume with a different config; differing keys: "
+                             + "; ".join(diff[:8]))
+        ckpt_tensors, ckpt_meta = load_checkpoint(run_dir)
+        if ckpt_meta.get("config_hash") != config_hash(cfg):
+            raise ValueError(f"{run_dir}/checkpoint.safetensors: config hash {ckpt_meta.get('config_hash')} "
+                             f"does not match the run's config ({config_hash(cfg)})")
+        start_step = int(ckpt_meta["step"])
+    elif has_checkpoint(run_dir) and not resume:
+        raise FileExistsError(f"{run_dir}: already holds a checkpoint; pass --resume to continue it or choose a new --run")
+
+    bundle = build_bundle(cfg, train_m, init_from=init_from, device=device,
+                          resume=(ckpt_tensors, ckpt_meta) if ckpt_tensors is not None else None)
+    if info.is_main:
+        init_run_dir(run_dir, cfg)
+        if resume:
+            truncate_metrics(run_dir, start_step)
+    D.barrier(info)
+
+    model: nn.Module = bundle.lifter
+    ddp_model: nn.Module = model
+    if info.enabled:
+        ddp_model = nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=bundle.vocab is None)
+    params = [p for p in bundle.trainable_parameters()]
+    opt = torch.optim.AdamW(params, lr=cfg.optim.lr, betas=cfg.optim.betas, weight_decay=cfg.optim.weight_decay)
+    if ckpt_tensors is not None and any(k.startswith("optim.") for k in ckpt_tensors):
+        optimizer_from_tensors(opt, ckpt_tensors, ckpt_meta["optim"])
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, cfg))
+    # The schedule is a pure function of the step: fast-forward it instead of storing its state.
+    for g in opt.param_groups:
+        g["lr"] = g["initial_lr"] * _lr_factor(start_step, cfg)
+    sched.last_epoch = start_step
+
+    use_vocab = bundle.vocab if cfg.train.stage == "pretrain" and cfg.align.enabled else None
+    train_ds = LiftingWindows(train_m, cfg, train=True, vocab=use_vocab, seed=cfg.train.seed,
+                              noise=cfg.noise.enabled)
+    val_ds = (LiftingWindows(val_m, cfg, train=False, vocab=bundle.vocab, seed=cfg.train.seed,
+                             max_windows=cfg.train.val_max_windows) if val_m else None)
+    if info.is_main and train_ds.padded_motions:
+        print(f"note: {len(train_ds.padded_motions)} take(s) shorter than {cfg.model.maxlen} frames are padded "
+              f"(last frame repeated, excluded from the loss): {', '.join(train_ds.padded_motions[:5])}")
+
+    amp_dtype = torch.bfloat16 if (cfg.train.amp == "bf16" or (cfg.train.amp == "auto" and device.type == "cuda")) else None
+    bar = None
+    if progress and info.is_main:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=cfg.train.max_steps, initial=start_step, desc=f"{cfg.train.stage} {run_dir.name}",
+                   dynamic_ncols=True)
+
+    step = start_step
+    last_val = None
+    stopped_by = "max_steps"
+    last_saved = start_step
+    t_log = time.time()
+    clips_since = 0
+
+    def checkpoint(at_step: int) -> None:
+        nonlocal last_saved
+        if info.is_main:
+            tensors = bundle_tensors(bundle)
+            opt_t, opt_s = optimizer_to_tensors(opt)
+            tensors.update(opt_t)
+            meta = bundle.meta(cfg)
+            meta.update(step=at_step, config_hash=config_hash(cfg), data_hash=data_hash,
+                        data=data_info, optim=opt_s, stage=cfg.train.stage)
+            save_checkpoint(run_dir, tensors, meta)
+        last_saved = at_step
+        D.barrier(info)
+
+    while step < cfg.train.max_steps:
+        if cfg.train.max_minutes > 0:
+            over = (time.time() - t_start) / 60.0 >= cfg.train.max_minutes
+            if D.broadcast_flag(info, over, device if device.type == "cuda" else None):
+                stopped_by = "max_minutes"
+                break
+        model.train()
+        idx, epoch = _batch_indices(len(train_ds), cfg.data.batch_size, step, cfg.train.seed, info)
+        batch = {k: v.to(device) for k, v in _collate(train_ds, idx, epoch).items()}
+        torch.manual_seed(_seed_for(cfg.train.seed, step, info.rank))  # dropout / drop-path
+        if cfg.train.stage == "pretrain":
+            gen = torch.Generator().manual_seed(_seed_for(cfg.train.seed, step, 17 + info.rank))
+            x_in, _ = mask_batch(batch["x2d"].cpu(), cfg.mask, gen)
+            x_in = x_in.to(device)
+        else:
+            x_in = batch["x2d"]
+        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            out = ddp_model(x_in)
+        loss, parts = compute_losses(out, batch, cfg, bundle, stage=cfg.train.stage)
+        if not torch.isfinite(loss):
+            raise TrainingDiverged(
+                f"{run_dir}: loss is {loss.item()} at step {step} (batch windows {idx[:8]}"
+                f"{'...' if len(idx) > 8 else ''}); the last good checkpoint (step {last_saved}) is kept")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.optim.grad_clip > 0:
+            gnorm = float(torch.nn.utils.clip_grad_norm_(params, cfg.optim.grad_clip))
+        else:
+            gnorm = float("nan")
+        opt.step()
+        sched.step()
+        step += 1
+        clips_since += len(idx) * info.world_size
+
+        if info.is_main and (step % cfg.train.log_every == 0 or step == cfg.train.max_steps):
+            dt = max(time.time() - t_log, 1e-9)
+            rec = {"step": step, "split": "train", "loss": float(loss), "lr": opt.param_groups[0]["lr"],
+                   "grad_norm": gnorm, "clips_per_s": clips_since / dt, **{k: float(v) for k, v in parts.items()}}
+            append_metrics(run_dir, rec)
+            if bar is not None:
+                bar.set_postfix(loss=f"{float(loss):.4f}", clips_s=f"{rec['clips_per_s']:.0f}")
+            t_log, clips_since = time.time(), 0
+        if bar is not None:
+            bar.update(1)
+        if val_ds is not None and cfg.train.val_every > 0 and step % cfg.train.val_every == 0:
+            last_val = _validate(bundle, val_ds, cfg, device, run_dir, step, info)
+        if step % cfg.train.ckpt_every == 0:
+            checkpoint(step)
+
+    if bar is not None:
+        bar.close()
+    if last_saved != step or not has_checkpoint(run_dir):
+        checkpoint(step)
+    if val_ds is not None and (last_val is None or last_val.get("step") != step):
+        last_val = _validate(bundle, val_ds, cfg, device, run_dir, step, info)
+    return TrainResult(run_dir, step, stopped_by, last_val, time.time() - t_start)
+
+
+def _validate(bundle: ModelBundle, val_ds: LiftingWindows, cfg: RunConfig, device, run_dir: Path,
+              step: int, info: D.DistInfo) -> dict | None:
+    if not info.is_main:
+        D.barrier(info)
+        return None
+    res = evaluate_windows(bundle, val_ds, device, batch_size=max(8, cfg.data.batch_size))
+    rec = {"step": step, "split": "val", **res}
+    append_metrics(run_dir, rec)
+    D.barrier(info)
+    return rec
+
+
+__all__ = ["train", "TrainResult", "TrainingDiverged", "to_dict", "prefixed", "strip_prefix", "LabelVocab"]

@@ -1,0 +1,84 @@
+"""Run folders (design §3): `config.yaml`, `metrics.jsonl`, `checkpoint.safetensors` + `.json`,
+`eval.json`, `embeddings.npz`. Everything downstream reads run folders, never globals."""
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+
+from ..config import RunConfig, load_yaml, save_yaml
+from .checkpoint import CKPT_NAME, atomic_write_text
+
+DEMO_NAME = "demo"
+
+
+def demo_run_dir() -> Path:
+    """The run folder shipped with the package (a tiny pretrained + fine-tuned model)."""
+    return Path(str(resources.files("actionpose") / "assets" / "demo_run"))
+
+
+def resolve_run(run: str | Path) -> Path:
+    """`'demo'` -> the bundled demo run; anything else must be a run folder (has config.yaml)."""
+    if str(run) == DEMO_NAME and not Path(run).exists():
+        path = demo_run_dir()
+    else:
+        path = Path(run)
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path}: no such run folder")
+    if not (path / "config.yaml").exists():
+        raise ValueError(f"{path}: not a run folder (expected config.yaml inside; create one with "
+                         f"`actionpose pretrain`, `finetune` or `import-motionbert`)")
+    return path
+
+
+def load_run_config(run_dir: Path) -> RunConfig:
+    return load_yaml(Path(run_dir) / "config.yaml")
+
+
+def init_run_dir(run_dir: Path, cfg: RunConfig) -> Path:
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    save_yaml(cfg, run_dir / "config.yaml")
+    return run_dir
+
+
+def has_checkpoint(run_dir: Path) -> bool:
+    return (Path(run_dir) / CKPT_NAME).exists()
+
+
+def append_metrics(run_dir: Path, record: dict) -> None:
+    with open(Path(run_dir) / "metrics.jsonl", "a") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def read_metrics(run_dir: Path) -> list[dict]:
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.exists():
+        return []
+    out = []
+    for i, line in enumerate(path.read_text().splitlines()):
+        if not line.strip():
+            continue
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            # A kill mid-append leaves at most one partial last line; anything else is corruption.
+            if i == len(path.read_text().splitlines()) - 1:
+                continue
+            raise ValueError(f"{path}: line {i + 1} is not valid JSON") from None
+    return out
+
+
+def truncate_metrics(run_dir: Path, max_step: int) -> None:
+    """Drop records logged after `max_step` (they belong to work lost by a kill before a checkpoint)."""
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.exists():
+        return
+    keep = [r for r in read_metrics(run_dir) if r.get("step", 0) <= max_step]
+    atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in keep))
+
+
+def write_json(run_dir: Path, name: str, obj: dict) -> Path:
+    path = Path(run_dir) / name
+    atomic_write_text(path, json.dumps(obj, indent=1, default=float))
+    return path
