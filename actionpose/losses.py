@@ -6,7 +6,8 @@ or a product of both): invalid joints and padded frames get weight 0 and drop ou
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Mapping
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -87,7 +88,7 @@ def velocity_loss(pred: torch.Tensor, gt: torch.Tensor, weights: torch.Tensor | 
     return _weighted_mean(torch.linalg.vector_norm(dv, dim=-1), wv, "velocity_loss")
 
 
-def align_loss(motion_emb: torch.Tensor, label_weights: torch.Tensor, aligner: "Aligner") -> torch.Tensor:
+def align_loss(motion_emb: torch.Tensor, label_weights: torch.Tensor, aligner: Aligner) -> torch.Tensor:
     """Alignment InfoNCE over the label vocabulary (see model.aligner.Aligner.loss)."""
     return aligner.loss(motion_emb, label_weights)
 
@@ -112,7 +113,7 @@ def batch_weights(batch: Mapping[str, torch.Tensor], pred: torch.Tensor) -> torc
 
 
 def total_loss(out: Mapping[str, torch.Tensor], batch: Mapping[str, torch.Tensor], cfg: LossConfig,
-               aligner: "Aligner | None" = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+               aligner: Aligner | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """`L = w_mpjpe·MPJPE + w_nmpjpe·N-MPJPE + w_velocity·velocity + w_align·align`.
 
     out:   `y3d [B, T, J, 3]` (prediction), `motion_emb [B, D]` (needed when aligning).

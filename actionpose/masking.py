@@ -108,7 +108,7 @@ def mask_batch(x2d: torch.Tensor, cfg: MaskConfig, generator: torch.Generator) -
             mask[b, :, list(BODY_PARTS[name])] = True
         if win_on[b] and T > 0:
             length = int(lens[b])
-            start = min(int(math.floor(starts_u[b] * (T - length + 1))), T - length)
+            start = min(math.floor(starts_u[b] * (T - length + 1)), T - length)
             windows[b] = (start, start + length)
             mask[b, start:start + length, :] = True
 

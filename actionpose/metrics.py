@@ -15,8 +15,9 @@ except for MPJVE whose third-from-last axis is time. Conventions of the literatu
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -60,28 +61,21 @@ def _np(x: Any, name: str) -> np.ndarray:
     return np.asarray(x, dtype=np.float64)
 
 
-def _poses(pred: Any, gt: Any, valid: Any, where: str, time_axis: bool = False):
-    """-> pred, gt `[N, J, 3]` (or `[N, T, J, 3]` with `time_axis`), valid bool broadcast to poses[..., :, 0]."""
+def _poses(pred: Any, gt: Any, valid: Any, where: str):
+    """-> pred, gt `[N, J, 3]` float64 and valid `[N, J]` bool (N = product of the leading axes)."""
     p, g = _np(pred, "pred"), _np(gt, "gt")
     if p.shape != g.shape:
         raise ValueError(f"{where}: pred has shape {p.shape}, gt has shape {g.shape}; expected equal [..., J, 3]")
-    min_nd = 3 if time_axis else 2
-    if p.ndim < min_nd or p.shape[-1] != 3:
-        want = "[T, J, 3] or [B, T, J, 3]" if time_axis else "[..., J, 3]"
-        raise ValueError(f"{where}: pred/gt have shape {p.shape}, expected {want}")
-    lead = p.shape[:-2]
-    J = p.shape[-2]
+    if p.ndim < 2 or p.shape[-1] != 3:
+        raise ValueError(f"{where}: pred/gt have shape {p.shape}, expected [..., J, 3]")
+    lead, J = p.shape[:-2], p.shape[-2]
     if valid is None:
         v = np.ones(lead + (J,), dtype=bool)
     else:
-        v = np.asarray(_np(valid, "valid") if hasattr(valid, "detach") else valid).astype(bool)
-        try:
-            v = np.broadcast_to(v, lead + (J,)) if v.shape in ((J,), lead + (J,)) else None
-        except ValueError:
-            v = None
-        if v is None:
-            raise ValueError(f"{where}: valid has shape {np.shape(valid)}, expected [J] = [{J}] or "
-                             f"{list(lead + (J,))}")
+        v = _np(valid, "valid").astype(bool)
+        if v.shape not in ((J,), lead + (J,)):
+            raise ValueError(f"{where}: valid has shape {v.shape}, expected [J] = [{J}] or {list(lead + (J,))}")
+        v = np.broadcast_to(v, lead + (J,))
     if not v.any():
         raise ValueError(f"{where}: every joint is invalid, expected some valid joints")
     for arr, name in ((p, "pred"), (g, "gt")):
@@ -90,14 +84,6 @@ def _poses(pred: Any, gt: Any, valid: Any, where: str, time_axis: bool = False):
     # Invalid entries may hold NaN: zero them so they cannot leak through sums.
     p = np.where(v[..., None], p, 0.0)
     g = np.where(v[..., None], g, 0.0)
-    if time_axis:
-        if p.ndim == 3:
-            p, g, v = p[None], g[None], v[None]
-        else:
-            p, g, v = (a.reshape((-1,) + a.shape[-3:]) for a in (p, g)), None, None
-            p, g = p
-            v = np.broadcast_to(v, lead + (J,)).reshape((-1,) + (lead[-1], J))
-        return p, g, v
     return p.reshape(-1, J, 3), g.reshape(-1, J, 3), np.ascontiguousarray(v).reshape(-1, J)
 
 
@@ -114,8 +100,20 @@ def _actions(actions: Any, lead: tuple[int, ...], n: int, where: str) -> np.ndar
                      f"or per clip [{lead[0] if lead else n}]")
 
 
-def _root_relative(x: np.ndarray, root: int) -> np.ndarray:
-    return x - x[..., root:root + 1, :]
+def _root_relative(x: np.ndarray, root: int | None) -> np.ndarray:
+    """Subtract joint `root`; `root=None` leaves poses as they are (already root-relative or absolute)."""
+    return x if root is None else x - x[..., root:root + 1, :]
+
+
+def _alignment(text: str, root: int | None) -> str:
+    return text if root is not None else text.replace("root-relative", "no root subtraction (root=None)")
+
+
+def _check_root(v: np.ndarray, root: int | None, where: str) -> None:
+    # An invalid root would make every root-relative error meaningless, not just one joint's.
+    if root is not None and not v[:, root].all():
+        raise ValueError(f"{where}: root joint {root} is invalid in some frames; root-relative errors need it "
+                         "(pass root=None for poses that are already root-relative)")
 
 
 def _joint_label(v: np.ndarray, joints: str | None = None) -> str:
@@ -145,7 +143,8 @@ def _per_frame(err: np.ndarray, w: np.ndarray) -> np.ndarray:
 
 
 # -- per-joint errors under each protocol ---------------------------------------------------------
-def _err_root(p: np.ndarray, g: np.ndarray, v: np.ndarray, root: int) -> np.ndarray:
+def _err_root(p: np.ndarray, g: np.ndarray, v: np.ndarray, root: int | None, where: str) -> np.ndarray:
+    _check_root(v, root, where)
     return np.linalg.norm(_root_relative(p, root) - _root_relative(g, root), axis=-1)
 
 
@@ -165,7 +164,8 @@ def _err_procrustes(p: np.ndarray, g: np.ndarray, v: np.ndarray, where: str) -> 
     return err
 
 
-def _err_scale(p: np.ndarray, g: np.ndarray, v: np.ndarray, root: int) -> np.ndarray:
+def _err_scale(p: np.ndarray, g: np.ndarray, v: np.ndarray, root: int | None, where: str) -> np.ndarray:
+    _check_root(v, root, where)
     pr, gr = _root_relative(p, root), _root_relative(g, root)
     w = v[..., None]
     s = (w * pr * gr).sum(axis=(-2, -1)) / np.maximum((w * pr * pr).sum(axis=(-2, -1)), 1e-12)
@@ -181,11 +181,11 @@ _PROTOCOLS = {
 
 def _protocol_errors(p, g, v, protocol, root, where) -> np.ndarray:
     if protocol == 1:
-        return _err_root(p, g, v, root)
+        return _err_root(p, g, v, root, where)
     if protocol == 2:
         return _err_procrustes(p, g, v, where)
     if protocol == "n":
-        return _err_scale(p, g, v, root)
+        return _err_scale(p, g, v, root, where)
     raise ValueError(f"{where}: protocol {protocol!r}, expected 1, 2 or 'n'")
 
 
@@ -198,11 +198,11 @@ def _position_metric(pred, gt, valid, actions, protocol, root, unit, context, wh
     w = v.astype(np.float64)
     value, per_action = _aggregate(err, w, acts)
     name, proto, alignment = _PROTOCOLS[protocol]
-    info = {"metric": name, "protocol": proto, "alignment": alignment,
+    info = {"metric": name, "protocol": proto, "alignment": _alignment(alignment, root),
             "aggregation": "per action" if acts is not None else "per frame",
             "joints": _joint_label(v), "frames": int(p.shape[0])}
-    if root is not None and protocol != 2:
-        info["root"] = int(root)
+    if protocol != 2:
+        info["root"] = root
     info.update(context or {})
     breakdown = per_action
     if breakdown_joints:
@@ -217,7 +217,7 @@ def _position_metric(pred, gt, valid, actions, protocol, root, unit, context, wh
 
 
 # -- public metrics ---------------------------------------------------------------------------------
-def mpjpe(pred, gt, valid=None, actions=None, root: int = ROOT, unit: str = "mm",
+def mpjpe(pred, gt, valid=None, actions=None, root: int | None = ROOT, unit: str = "mm",
           context: dict | None = None) -> MetricResult:
     """Protocol #1. pred, gt `[..., J, 3]`; valid `[J]` or `[..., J]`; actions: one name per frame."""
     return _position_metric(pred, gt, valid, actions, 1, root, unit, context, "mpjpe")
@@ -228,27 +228,27 @@ def p_mpjpe(pred, gt, valid=None, actions=None, unit: str = "mm", context: dict 
     return _position_metric(pred, gt, valid, actions, 2, None, unit, context, "p_mpjpe")
 
 
-def n_mpjpe(pred, gt, valid=None, actions=None, root: int = ROOT, unit: str = "mm",
+def n_mpjpe(pred, gt, valid=None, actions=None, root: int | None = ROOT, unit: str = "mm",
             context: dict | None = None) -> MetricResult:
     """Scale-normalised MPJPE (root-relative, optimal per-frame scale of pred to gt)."""
     return _position_metric(pred, gt, valid, actions, "n", root, unit, context, "n_mpjpe")
 
 
-def mpjpe_per_joint(pred, gt, valid=None, protocol: int | str = 1, root: int = ROOT, unit: str = "mm",
+def mpjpe_per_joint(pred, gt, valid=None, protocol: int | str = 1, root: int | None = ROOT, unit: str = "mm",
                     context: dict | None = None) -> MetricResult:
     """Error per joint (breakdown keyed by joint name); value = the per-frame aggregate."""
     return _position_metric(pred, gt, valid, None, protocol, root, unit, context, "mpjpe_per_joint",
                             breakdown_joints=True)
 
 
-def mpjpe_per_frame(pred, gt, valid=None, protocol: int | str = 1, root: int = ROOT, unit: str = "mm",
+def mpjpe_per_frame(pred, gt, valid=None, protocol: int | str = 1, root: int | None = ROOT, unit: str = "mm",
                     context: dict | None = None) -> MetricResult:
     """Error per frame in `values [N]` (N = product of leading axes); value = the per-frame aggregate."""
     return _position_metric(pred, gt, valid, None, protocol, root, unit, context, "mpjpe_per_frame",
                             per_frame=True)
 
 
-def mpjve(pred, gt, valid=None, actions=None, root: int = ROOT, unit: str = "mm/frame",
+def mpjve(pred, gt, valid=None, actions=None, root: int | None = ROOT, unit: str = "mm/frame",
           context: dict | None = None) -> MetricResult:
     """Mean per-joint velocity error. pred, gt `[T, J, 3]` or `[B, T, J, 3]` (time = axis -3).
 
@@ -262,14 +262,11 @@ def mpjve(pred, gt, valid=None, actions=None, root: int = ROOT, unit: str = "mm/
         raise ValueError(f"{where}: pred/gt have shape {p.shape}, expected [T, J, 3] or [B, T, J, 3]")
     squeeze = p.ndim == 3
     lead = p.shape[:-2]
-    pf, gf, vf = _poses(p, g, valid, where)  # checks + flattening [N, J, 3]
-    B, T, J = (1,) + lead if squeeze else lead[0], lead[-1], p.shape[-2]
-    if squeeze:
-        B, T, J = 1, lead[0], p.shape[-2]
-    else:
-        B, T, J = lead[0], lead[1], p.shape[-2]
+    pf, gf, vf = _poses(p, g, valid, where)  # checks + flattening to [B·T, J, 3]
+    B, T, J = (1, lead[0], p.shape[-2]) if squeeze else (lead[0], lead[1], p.shape[-2])
     if T < 2:
         raise ValueError(f"{where}: pred/gt have {T} frame(s), expected at least 2 for velocities")
+    _check_root(vf, root, where)
     pr = _root_relative(pf, root).reshape(B, T, J, 3)
     gr = _root_relative(gf, root).reshape(B, T, J, 3)
     v = vf.reshape(B, T, J)
@@ -282,21 +279,21 @@ def mpjve(pred, gt, valid=None, actions=None, root: int = ROOT, unit: str = "mm/
     if acts is not None:
         acts = acts.reshape(B, T)[:, 1:].reshape(-1)
     value, per_action = _aggregate(err, w, acts)
-    info = {"metric": "MPJVE", "protocol": "velocity", "alignment": "root-relative, first differences over time",
+    info = {"metric": "MPJVE", "protocol": "velocity", "alignment": _alignment("root-relative, first differences over time", root),
             "aggregation": "per action" if acts is not None else "per frame",
-            "joints": _joint_label(v), "frames": int(B * T), "root": int(root)}
+            "joints": _joint_label(v), "frames": int(B * T), "root": root}
     info.update(context or {})
     return MetricResult("MPJVE", value, unit, info, per_action)
 
 
-def _pck_errors(pred, gt, joints: str, valid, root: int, where: str):
+def _pck_errors(pred, gt, joints: str, valid, root: int | None, where: str):
     if joints not in ("all17", "pck14"):
         raise ValueError(f"{where}: joints = {joints!r}, expected 'all17' or 'pck14'")
     lead = _np(pred, "pred").shape[:-2]
     p, g, v = _poses(pred, gt, valid, where)
     if p.shape[1] != NUM_JOINTS:
         raise ValueError(f"{where}: pred/gt have {p.shape[1]} joints, expected {NUM_JOINTS} (MPI-INF-3DHP 17-joint order)")
-    err = _err_root(p, g, v, root)
+    err = _err_root(p, g, v, root, where)
     if joints == "pck14":
         sel = np.zeros(NUM_JOINTS, dtype=bool)
         sel[list(MPI3DHP_PCK14)] = True
@@ -307,20 +304,20 @@ def _pck_errors(pred, gt, joints: str, valid, root: int, where: str):
 
 
 def pck(pred, gt, threshold_mm: float = 150.0, joints: str = "all17", valid=None, actions=None,
-        root: int = ROOT, context: dict | None = None) -> MetricResult:
+        root: int | None = ROOT, context: dict | None = None) -> MetricResult:
     """MPI-INF-3DHP PCK (%): share of root-relative joints with error < `threshold_mm`."""
     err, v, lead = _pck_errors(pred, gt, joints, valid, root, "pck")
     acts = _actions(actions, lead, err.shape[0], "pck")
     value, per_action = _aggregate((err < threshold_mm) * 100.0, v.astype(np.float64), acts)
     info = {"metric": "PCK", "protocol": "MPI-INF-3DHP", "threshold_mm": float(threshold_mm),
-            "alignment": "root-relative", "aggregation": "per action" if acts is not None else "per frame",
-            "joints": joints, "frames": int(err.shape[0]), "root": int(root)}
+            "alignment": _alignment("root-relative", root), "aggregation": "per action" if acts is not None else "per frame",
+            "joints": joints, "frames": int(err.shape[0]), "root": root}
     info.update(context or {})
     return MetricResult("PCK", value, "%", info, per_action)
 
 
 def auc(pred, gt, joints: str = "all17", valid=None, actions=None, thresholds_mm: Sequence[float] | None = None,
-        root: int = ROOT, context: dict | None = None) -> MetricResult:
+        root: int | None = ROOT, context: dict | None = None) -> MetricResult:
     """MPI-INF-3DHP AUC (%): mean PCK over thresholds 0..150 mm in 31 steps (or `thresholds_mm`)."""
     th = AUC_THRESHOLDS_MM if thresholds_mm is None else np.asarray(thresholds_mm, dtype=np.float64)
     err, v, lead = _pck_errors(pred, gt, joints, valid, root, "auc")
@@ -329,8 +326,8 @@ def auc(pred, gt, joints: str = "all17", valid=None, actions=None, thresholds_mm
     score = (err[..., None] < th).mean(axis=-1) * 100.0
     value, per_action = _aggregate(score, v.astype(np.float64), acts)
     info = {"metric": "AUC", "protocol": "MPI-INF-3DHP", "thresholds_mm": f"{th[0]:g}..{th[-1]:g} ({len(th)} steps)",
-            "alignment": "root-relative", "aggregation": "per action" if acts is not None else "per frame",
-            "joints": joints, "frames": int(err.shape[0]), "root": int(root)}
+            "alignment": _alignment("root-relative", root), "aggregation": "per action" if acts is not None else "per frame",
+            "joints": joints, "frames": int(err.shape[0]), "root": root}
     info.update(context or {})
     return MetricResult("AUC", value, "%", info, per_action)
 

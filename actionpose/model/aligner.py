@@ -63,9 +63,8 @@ class Aligner(nn.Module):
         labels = list(labels)
         if not labels:
             raise ValueError("set_vocabulary: labels is empty, expected at least one label")
-        if self.cfg.mode == "onehot":
-            if self.classifier is None or self.classifier.out_features != len(labels):
-                self.classifier = nn.Linear(self.embed_dim, len(labels)).to(self.log_temperature.device)
+        if self.cfg.mode == "onehot" and (self.classifier is None or self.classifier.out_features != len(labels)):
+            self.classifier = nn.Linear(self.embed_dim, len(labels)).to(self.log_temperature.device)
         if text_emb is None:
             if self.cfg.mode == "text":
                 raise ValueError("set_vocabulary: text_emb is None, expected [L, D] text embeddings in align.mode 'text'")

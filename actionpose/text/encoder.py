@@ -54,7 +54,7 @@ def _cached_snapshot(repo_id: str) -> Path | None:
     try:
         from huggingface_hub import try_to_load_from_cache
         hit = try_to_load_from_cache(repo_id, "config.json")
-    except Exception:  # invalid repo id, no huggingface_hub: either way not in the cache
+    except Exception:  # noqa: BLE001 - invalid repo id, no huggingface_hub: either way not in the cache
         return None
     return Path(hit).parent if isinstance(hit, str) else None
 

@@ -15,7 +15,8 @@ still gets a readable (if plain) sentence.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -199,7 +200,7 @@ def label_to_sentence(label: str, cfg: TextConfig | None = None, field: str = "f
     return _render_plain(label, cfg.template_h36m)
 
 
-def vocabulary(motions: Iterable["Motion"] | Iterable[str], cfg: TextConfig | None = None,
+def vocabulary(motions: Iterable[Motion] | Iterable[str], cfg: TextConfig | None = None,
                field: str = "content") -> tuple[list[str], list[str]]:
     """Distinct vocabulary keys over `motions` (or label strings) and their sentences.
 

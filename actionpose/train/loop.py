@@ -134,7 +134,7 @@ def _train(cfg, run_dir, resume, init_from, motions, progress, info, device) -> 
     if info.enabled:
         ddp_model = nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None,
-            find_unused_parameters=bundle.vocab is None)
+            find_unused_parameters=False)
     params = [p for p in bundle.trainable_parameters()]
     opt = torch.optim.AdamW(params, lr=cfg.optim.lr, betas=cfg.optim.betas, weight_decay=cfg.optim.weight_decay)
     if ckpt_tensors is not None and any(k.startswith("optim.") for k in ckpt_tensors):
@@ -232,11 +232,29 @@ def _train(cfg, run_dir, resume, init_from, motions, progress, info, device) -> 
 
     if bar is not None:
         bar.close()
+    if info.enabled:
+        _check_ranks_agree(model, info, device, run_dir, step)
     if last_saved != step or not has_checkpoint(run_dir):
         checkpoint(step)
     if val_ds is not None and (last_val is None or last_val.get("step") != step):
         last_val = _validate(bundle, val_ds, cfg, device, run_dir, step, info)
     return TrainResult(run_dir, step, stopped_by, last_val, time.time() - t_start)
+
+
+def _check_ranks_agree(model: nn.Module, info: D.DistInfo, device, run_dir: Path, step: int) -> None:
+    """After DDP training every rank must hold identical weights; gather checksums and verify."""
+    import torch.distributed as dist
+    with torch.no_grad():
+        vec = torch.cat([p.detach().float().reshape(-1) for p in model.parameters()])
+        mine = torch.stack([vec.sum(), (vec * vec).sum(), vec[::7].sum(), vec[1::5].abs().sum()])
+    gathered = [torch.zeros_like(mine) for _ in range(info.world_size)]
+    dist.all_gather(gathered, mine)
+    agree = all(torch.equal(g, gathered[0]) for g in gathered)
+    if info.is_main:
+        append_metrics(run_dir, {"step": step, "split": "ddp_check", "world_size": info.world_size,
+                                 "ranks_agree": bool(agree), "checksums": [g.tolist() for g in gathered]})
+    if not agree:
+        raise RuntimeError(f"{run_dir}: DDP ranks hold different weights after step {step}")
 
 
 def _validate(bundle: ModelBundle, val_ds: LiftingWindows, cfg: RunConfig, device, run_dir: Path,

@@ -2,6 +2,7 @@
 checkpoints and run folders."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,7 +34,8 @@ class TrainModule(nn.Module):
 
     def forward(self, x2d: torch.Tensor) -> dict[str, torch.Tensor]:
         out = self.lifter(x2d)
-        if self.aligner is not None and out.get("motion_emb") is not None:
+        # Logits for recognition at evaluation; training computes its loss from motion_emb.
+        if not self.training and self.aligner is not None and out.get("motion_emb") is not None:
             out["logits"] = self.aligner.logits(out["motion_emb"].float())
         return out
 
@@ -79,9 +81,9 @@ def _make(cfg: RunConfig, vocab: LabelVocab | None, sentences: list[str], text_e
     else:
         dim = int(text_emb.shape[1]) if text_emb is not None else ONEHOT_EMBED_DIM
         lifter = build_lifter(cfg.model, dim)
-        aligner = Aligner(cfg.align, num_labels=len(vocab.keys), dim=dim, mode=mode)
-        if text_emb is not None:
-            aligner.set_vocabulary(torch.as_tensor(text_emb, dtype=torch.float32), list(vocab.keys))
+        aligner = Aligner(dataclasses.replace(cfg.align, mode=mode), embed_dim=dim)
+        aligner.set_vocabulary(None if text_emb is None else torch.as_tensor(text_emb, dtype=torch.float32),
+                               list(vocab.keys))
     net = TrainModule(lifter, aligner).to(device)
     return ModelBundle(lifter, aligner, net, vocab, sentences, text_model=cfg.text.model if text_emb is not None else "")
 
@@ -161,7 +163,7 @@ def bundle_tensors(bundle: ModelBundle) -> dict[str, torch.Tensor]:
     out = prefixed(bundle.lifter.state_dict(), "lifter.")
     if bundle.aligner is not None:
         out.update(prefixed(bundle.aligner.state_dict(), "aligner."))
-        if getattr(bundle.aligner, "text_emb", None) is not None:
+        if bundle.aligner.text_emb.numel():
             out["text_emb"] = bundle.aligner.text_emb
     return out
 

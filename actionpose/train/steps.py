@@ -26,8 +26,8 @@ def compute_losses(out: dict, batch: dict, cfg: RunConfig, bundle, stage: str) -
     }
     lc = cfg.loss
     loss = lc.w_mpjpe * parts["mpjpe"] + lc.w_nmpjpe * parts["n_mpjpe"] + lc.w_velocity * parts["velocity"]
-    if stage == "pretrain" and cfg.align.enabled and "logits" in out and "label_weights" in batch:
-        parts["align"] = bundle.aligner.loss(out["logits"], batch["label_weights"], batch["has_label"])
+    if stage == "pretrain" and cfg.align.enabled and "motion_emb" in out and "label_weights" in batch:
+        parts["align"] = bundle.aligner.loss(out["motion_emb"].float(), batch["label_weights"])
         loss = loss + lc.w_align * parts["align"]
     return loss, {k: v.detach() for k, v in parts.items()}
 

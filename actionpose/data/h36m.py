@@ -1,0 +1,537 @@
+"""Human3.6M -> list[Motion], from either of the two common on-disk layouts.
+
+(a) VideoPose3D npz pair (one folder):
+    `data_3d_h36m.npz`: `positions_3d` = {subject: {sequence: [T, 32, 3] float32 metres, world}}
+    `data_2d_h36m_<det>.npz` (optional): `positions_2d` = {subject: {sequence: [4 x [T, J, 2|3] px]}}
+    (cameras in the order 54138969, 55011271, 58860488, 60457274; J = 17 in H36M order for gt / cpn /
+    detectron, J = 16 in MPII order for the Stacked Hourglass files) and `metadata` (num_joints,
+    keypoints_symmetry, optional layout_name). No calibration inside: cameras come from a JSON file
+    (default `../shared/data/h36m-cameras.json`).
+(b) 3d-pose-baseline folder:
+    `S*/MyPoses/3D_positions/<Sequence>.h5`, dataset `3D_positions` (96, T) world mm, row = joint*3 + axis
+    `S*/StackedHourglass/<Sequence>.<camera>.h5`, dataset `poses` (T, 16, 2) px, MPII order
+    (spaces in sequence names written as underscores); `StackedHourglassFineTuned240/` likewise
+    `cameras.h5`: `subject{N}/camera{M}/{R, T, f, c, k, p, Name}`; R is stored transposed
+    (R_world_to_cam = R.T), T is the camera centre in world mm, Name the camera id as char codes.
+
+The npz files store nested dicts as pickled object arrays. They are read with a restricted unpickler
+that only rebuilds numpy arrays, dtypes and scalars (plus plain dict/list/str/int), so a crafted file
+cannot run code; any other global in the pickle is refused with a one-line error.
+"""
+from __future__ import annotations
+
+import io
+import json
+import pickle
+import re
+import warnings
+import zipfile
+import zlib
+from pathlib import Path
+from typing import ClassVar
+
+import h5py
+import numpy as np
+
+from ..geometry import Camera
+from ..skeleton import H36M32_TO_17, NUM_JOINTS
+from .framewise import join_framewise, load_framewise_labels, shared_path
+from .keypoints import coco17_to_h36m17, mpii16_to_h36m17
+from .motion import Motion
+
+H36M_ACTIONS: tuple[str, ...] = (
+    "Directions", "Discussion", "Eating", "Greeting", "Phoning", "Photo", "Posing", "Purchases",
+    "Sitting", "SittingDown", "Smoking", "Waiting", "WalkDog", "Walking", "WalkTogether",
+)
+TRAIN_SUBJECTS: tuple[str, ...] = ("S1", "S5", "S6", "S7", "S8")
+TEST_SUBJECTS: tuple[str, ...] = ("S9", "S11")
+CAMERA_IDS: tuple[str, ...] = ("54138969", "55011271", "58860488", "60457274")
+IMAGE_SIZE_WH: dict[str, tuple[int, int]] = {
+    "54138969": (1000, 1002), "55011271": (1000, 1000), "58860488": (1000, 1000), "60457274": (1000, 1002),
+}
+H36M_FPS = 50.0
+
+# VideoPose3D detection names (file suffix of data_2d_h36m_<det>.npz) -> Motion.kp2d_source.
+DETECTION_SOURCES: dict[str, str] = {
+    "gt": "gt",
+    "cpn_ft_h36m_dbb": "cpn",
+    "sh_ft_h36m": "sh",
+    "sh_pt_mpii": "sh_pt",
+    "detectron_ft_h36m": "detectron",
+}
+# kp2d="auto" in the npz layout takes the first file present in this order.
+NPZ_AUTO_ORDER: tuple[str, ...] = ("cpn_ft_h36m_dbb", "gt", "sh_ft_h36m", "detectron_ft_h36m", "sh_pt_mpii")
+# 3d-pose-baseline 2D folders per kp2d_source; kp2d="auto" takes the first present.
+BASELINE_2D_DIRS: dict[str, str] = {"sh_pt": "StackedHourglass", "sh": "StackedHourglassFineTuned240"}
+
+_ACTION_ALIASES = {"TakingPhoto": "Photo", "WalkingDog": "WalkDog"}
+
+
+def default_cameras_path() -> Path | None:
+    """`../shared/data/h36m-cameras.json` relative to the repo, or None when absent."""
+    return shared_path("data/h36m-cameras.json")
+
+
+def canonical_sequence_name(name: str) -> str:
+    """'TakingPhoto_1' -> 'Photo 1', 'WalkingDog' -> 'WalkDog' (3d-pose-baseline spelling)."""
+    name = name.replace("_", " ").strip()
+    for old, new in _ACTION_ALIASES.items():
+        if name == old or name.startswith((old + " ", old + "#")):
+            name = new + name[len(old):]
+    return name
+
+
+def base_action(sequence: str, where: str = "sequence") -> str:
+    """'Photo 1' / 'TakingPhoto' / 'Discussion#expmap_1' -> one of the 15 Human3.6M actions."""
+    stem = canonical_sequence_name(sequence).split("#")[0]
+    stem = re.sub(r"\s+\d+$", "", stem)
+    if stem not in H36M_ACTIONS:
+        raise ValueError(f"{where}: {sequence!r} is not a Human3.6M action; expected one of {', '.join(H36M_ACTIONS)}")
+    return stem
+
+
+def split_of(subject: str) -> str:
+    if subject in TRAIN_SUBJECTS:
+        return "train"
+    if subject in TEST_SUBJECTS:
+        return "test"
+    raise ValueError(f"subject {subject!r} has no 3D split; expected one of {', '.join(TRAIN_SUBJECTS + TEST_SUBJECTS)}")
+
+
+# ----------------------------------------------------------------------------------------- npz
+
+
+class _NumpyOnlyUnpickler(pickle.Unpickler):
+    """Rebuilds numpy arrays/dtypes/scalars and plain containers; refuses every other global."""
+
+    _ALLOWED: ClassVar[dict] = {
+        ("numpy", "ndarray"): np.ndarray,
+        ("numpy", "dtype"): np.dtype,
+        ("numpy._core.multiarray", "_reconstruct"): np.zeros(1).__reduce__()[0],
+        ("numpy.core.multiarray", "_reconstruct"): np.zeros(1).__reduce__()[0],
+        ("numpy._core.multiarray", "scalar"): np.float64(0).__reduce__()[0],
+        ("numpy.core.multiarray", "scalar"): np.float64(0).__reduce__()[0],
+    }
+
+    def find_class(self, module: str, name: str):
+        try:
+            return self._ALLOWED[(module, name)]
+        except KeyError:
+            raise pickle.UnpicklingError(f"refusing to load global {module}.{name}") from None
+
+
+def read_npz_object(path: str | Path, key: str):
+    """One field of an npz file. Object (pickled) fields go through the numpy-only unpickler.
+
+    Returns the `.item()` of 0-d object arrays (e.g. the dicts of VideoPose3D / 3DHP files) and the
+    array itself otherwise.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ValueError(f"{path}: file not found")
+    try:
+        with zipfile.ZipFile(path) as zf:
+            member = key + ".npy"
+            if member not in zf.namelist():
+                have = ", ".join(n[:-4] for n in zf.namelist() if n.endswith(".npy")) or "nothing"
+                raise ValueError(f"{path}: missing field {key!r} (has {have})")
+            with zf.open(member) as f:
+                version = np.lib.format.read_magic(f)
+                reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                shape, fortran, dtype = reader(f)
+                if not dtype.hasobject:
+                    count = int(np.prod(shape))
+                    arr = np.frombuffer(f.read(), dtype=dtype, count=count)
+                    return arr.reshape(shape, order="F" if fortran else "C")
+                obj = _NumpyOnlyUnpickler(io.BytesIO(f.read()), encoding="latin1").load()
+    except ValueError as e:
+        if str(e).startswith(str(path)):
+            raise
+        raise ValueError(f"{path}: field {key!r} is unreadable ({e})") from None
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, pickle.UnpicklingError,
+            AttributeError, TypeError, IndexError) as e:
+        raise ValueError(f"{path}: not a readable npz file ({type(e).__name__}: {e})") from None
+    if isinstance(obj, np.ndarray) and obj.dtype == object and obj.shape == ():
+        return obj.item()
+    return obj
+
+
+def _as_dict(obj, where: str) -> dict:
+    if not isinstance(obj, dict):
+        raise ValueError(f"{where}: expected a dict, got {type(obj).__name__}")
+    return obj
+
+
+def _joints(arr, n_joints: int, n_coords: tuple[int, ...], where: str) -> np.ndarray:
+    if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "fiu":
+        raise ValueError(f"{where}: expected a numeric array, got {type(arr).__name__}")
+    if arr.ndim != 3 or arr.shape[1] != n_joints or arr.shape[2] not in n_coords:
+        want = " or ".join(f"[T, {n_joints}, {c}]" for c in n_coords)
+        raise ValueError(f"{where}: has shape {arr.shape}, expected {want}")
+    if arr.shape[0] == 0:
+        raise ValueError(f"{where}: has 0 frames")
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        raise ValueError(f"{where}: has NaN/inf values (first at frame {int(np.argwhere(bad)[0][0])})")
+    return arr.astype(np.float64)
+
+
+def _check_units(j32: np.ndarray, unit: str, where: str) -> None:
+    """World coordinates of people in the capture volume: metres ~ 0.01..5, millimetres ~ 10..5000."""
+    scale = float(np.median(np.abs(j32)))
+    if unit == "m" and scale > 20:
+        raise ValueError(f"{where}: values look like millimetres (median |x| = {scale:.0f}); expected metres")
+    if unit == "mm" and scale < 20:
+        raise ValueError(f"{where}: values look like metres (median |x| = {scale:.3g}); expected millimetres")
+
+
+def _npz_detection(folder: Path, kp2d: str) -> str | None:
+    aliases = {src: det for det, src in DETECTION_SOURCES.items()}
+    if kp2d == "none":
+        return None
+    if kp2d == "auto":
+        present = sorted(p.name[len("data_2d_h36m_"):-4] for p in folder.glob("data_2d_h36m_*.npz"))
+        for det in NPZ_AUTO_ORDER:
+            if det in present:
+                return det
+        return present[0] if present else None
+    det = aliases.get(kp2d, kp2d)
+    if not (folder / f"data_2d_h36m_{det}.npz").exists():
+        raise ValueError(f"{folder}: kp2d={kp2d!r} needs file data_2d_h36m_{det}.npz, which is missing")
+    return det
+
+
+def _to_h36m17_2d(arr: np.ndarray, layout: str) -> np.ndarray:
+    """[T, J, 2|3] px in `layout` -> [T, 17, 3] (score 1 where the file has none)."""
+    if layout == "mpii16":
+        return mpii16_to_h36m17(arr)
+    if arr.shape[2] == 2:
+        arr = np.concatenate([arr, np.ones(arr.shape[:2] + (1,))], axis=2)
+    arr = arr.astype(np.float32)
+    return coco17_to_h36m17(arr) if layout == "coco17" else arr
+
+
+def _npz_2d_layout(meta: dict, path: Path) -> str:
+    name = str(meta.get("layout_name", "")).lower()
+    n = int(meta.get("num_joints", 0) or 0)
+    if name in ("coco", "coco17"):
+        return "coco17"
+    if name in ("h36m", "h36m17") or (not name and n == 17):
+        return "h36m17"
+    if name in ("mpii", "mpii16") or (not name and n == 16):
+        return "mpii16"
+    if not name and not n:
+        return ""  # decided per array from its joint count
+    raise ValueError(f"{path}: field metadata has layout_name={name!r}, num_joints={n}; expected h36m/17, coco/17 or mpii/16")
+
+
+def _load_npz_layout(folder: Path, subjects: list[str] | None, cameras_json, kp2d: str) -> list[Motion]:
+    f3d = folder / "data_3d_h36m.npz"
+    positions = _as_dict(read_npz_object(f3d, "positions_3d"), f"{f3d}: field positions_3d")
+    subs = _select_subjects(list(positions), subjects, f3d)
+    cameras = load_cameras_json(cameras_json, subs)
+    det = _npz_detection(folder, kp2d)
+    kps, layout, f2d = None, "", None
+    if det is not None:
+        f2d = folder / f"data_2d_h36m_{det}.npz"
+        kps = _as_dict(read_npz_object(f2d, "positions_2d"), f"{f2d}: field positions_2d")
+        try:
+            meta2d = read_npz_object(f2d, "metadata")
+        except ValueError as e:
+            if "missing field" not in str(e):
+                raise
+            meta2d = {}
+        layout = _npz_2d_layout(_as_dict(meta2d, f"{f2d}: field metadata"), f2d)
+        extra = sorted(set(kps) - set(positions))
+        if extra:
+            warnings.warn(f"{f2d}: 2D of subjects {', '.join(extra)} has no 3D in {f3d.name}; not loaded", stacklevel=3)
+    motions = []
+    for s in subs:
+        actions = _as_dict(positions[s], f"{f3d}: positions_3d[{s!r}]")
+        cams_2d = {}
+        if kps is not None:
+            if s not in kps:
+                raise ValueError(f"{f2d}: field positions_2d has no subject {s!r} (pass kp2d='none' to load 3D only)")
+            cams_2d = {canonical_sequence_name(a): v for a, v in _as_dict(kps[s], f"{f2d}: positions_2d[{s!r}]").items()}
+        for action in sorted(actions):
+            where = f"{f3d}: positions_3d[{s!r}][{action!r}]"
+            j32 = _joints(actions[action], 32, (3,), where)
+            _check_units(j32, "m", where)
+            joints_mm = j32[:, list(H36M32_TO_17)] * 1000.0
+            name = canonical_sequence_name(action)
+            kp2d_px, meta = {}, {}
+            if kps is not None:
+                if name not in cams_2d:
+                    raise ValueError(f"{f2d}: no 2D for {s}/{action} (pass kp2d='none' to load 3D only)")
+                per_cam = cams_2d[name]
+                if not isinstance(per_cam, (list, tuple)) or len(per_cam) != len(CAMERA_IDS):
+                    raise ValueError(f"{f2d}: positions_2d[{s!r}][{action!r}] must be a list of {len(CAMERA_IDS)} camera arrays")
+                arrays = {}
+                for cam_id, arr in zip(CAMERA_IDS, per_cam):
+                    if arr is None:
+                        continue
+                    w2 = f"{f2d}: positions_2d[{s!r}][{action!r}][camera {cam_id}]"
+                    n_j = arr.shape[1] if isinstance(arr, np.ndarray) and arr.ndim == 3 else 17
+                    lay = layout or ("mpii16" if n_j == 16 else "h36m17")
+                    arrays[cam_id] = _to_h36m17_2d(_joints(arr, 16 if lay == "mpii16" else 17, (2, 3), w2), lay)
+                kp2d_px, meta = _fit_2d(arrays, joints_mm.shape[0], f"{f2d}: {s}/{action}")
+            motions.append(_make_motion(s, action, joints_mm, cameras[s], kp2d_px,
+                                        DETECTION_SOURCES.get(det, det) if det else "",
+                                        dict(meta, layout="videopose3d-npz")))
+    return motions
+
+
+# ---------------------------------------------------------------------------- cameras
+
+
+def load_cameras_json(path: str | Path | None, subjects: list[str]) -> dict[str, list[Camera]]:
+    """`h36m-cameras.json` (`{"cameras": {"S1/54138969": {...}}}`) -> subject -> 4 Cameras (CAMERA_IDS order)."""
+    if path is None:
+        path = default_cameras_path()
+        if path is None:
+            raise ValueError("Human3.6M cameras: no cameras_json given and ../shared/data/h36m-cameras.json "
+                             "was not found; pass cameras_json=")
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ValueError(f"{path}: camera file not found") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: not valid JSON ({str(e).splitlines()[0]})") from None
+    table = data.get("cameras") if isinstance(data, dict) else None
+    if not isinstance(table, dict):
+        raise ValueError(f"{path}: missing field 'cameras' (a mapping 'S1/54138969' -> camera)")
+    out = {}
+    for s in subjects:
+        cams = []
+        for cam_id in CAMERA_IDS:
+            key = f"{s}/{cam_id}"
+            if key not in table:
+                raise ValueError(f"{path}: field cameras has no entry {key!r}")
+            cams.append(Camera.from_dict(dict(table[key], name=cam_id), where=f"{path} cameras[{key!r}]"))
+            _check_rotation(cams[-1].R_world_to_cam, f"{path} cameras[{key!r}]")
+        out[s] = cams
+    return out
+
+
+def load_cameras_h5(path: str | Path, subjects: list[str]) -> dict[str, list[Camera]]:
+    """3d-pose-baseline `cameras.h5` -> subject -> 4 Cameras in CAMERA_IDS order."""
+    path = Path(path)
+    if not path.exists():
+        raise ValueError(f"{path.parent}: missing camera file {path.name} (3d-pose-baseline layout needs it, "
+                         f"or pass cameras_json=)")
+    out = {}
+    with _open_h5(path) as hf:
+        for s in subjects:
+            cams = []
+            for m, cam_id in enumerate(CAMERA_IDS, start=1):
+                group = f"subject{int(s[1:])}/camera{m}"
+                where = f"{path} {group}"
+                if group not in hf:
+                    raise ValueError(f"{path}: missing group {group!r}")
+                g = hf[group]
+                fields = {}
+                for key in ("R", "T", "f", "c", "k", "p", "Name"):
+                    if key not in g:
+                        raise ValueError(f"{where}: missing field {key}")
+                    fields[key] = np.asarray(g[key][()])
+                name = "".join(chr(int(v)) for v in fields["Name"].reshape(-1))
+                if name != cam_id:
+                    raise ValueError(f"{where}: field Name is {name!r}, expected {cam_id!r}")
+                cam = Camera(name=cam_id, R_world_to_cam=fields["R"].astype(np.float64).T,
+                             T_world_mm=fields["T"].astype(np.float64).reshape(-1),
+                             f=fields["f"].astype(np.float64).reshape(-1), c=fields["c"].astype(np.float64).reshape(-1),
+                             k=fields["k"].astype(np.float64).reshape(-1), p=fields["p"].astype(np.float64).reshape(-1),
+                             image_size_wh=IMAGE_SIZE_WH[cam_id]).validate(where)
+                _check_rotation(cam.R_world_to_cam, where)
+                cams.append(cam)
+            out[s] = cams
+    return out
+
+
+def _check_rotation(R: np.ndarray, where: str) -> None:
+    R = np.asarray(R, dtype=np.float64)
+    if np.abs(R @ R.T - np.eye(3)).max() > 1e-4 or np.linalg.det(R) < 0:
+        raise ValueError(f"{where}: field R is not a rotation matrix (orthonormal, det +1)")
+
+
+# ----------------------------------------------------------------------- 3d-pose-baseline
+
+
+def _open_h5(path: Path) -> h5py.File:
+    try:
+        return h5py.File(path, "r")
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{path}: not a readable HDF5 file ({str(e).splitlines()[0]})") from None
+
+
+def _read_h5(path: Path, dataset: str) -> np.ndarray:
+    with _open_h5(path) as hf:
+        if dataset not in hf:
+            raise ValueError(f"{path}: missing dataset {dataset!r} (has {', '.join(hf.keys()) or 'nothing'})")
+        try:
+            return np.asarray(hf[dataset][()])
+        except (OSError, ValueError) as e:
+            raise ValueError(f"{path}: dataset {dataset!r} is unreadable ({str(e).splitlines()[0]})") from None
+
+
+def _index_2d_dir(folder: Path) -> dict[str, dict[str, Path]]:
+    """`<Sequence>.<camera>.h5` files -> canonical sequence -> camera -> path."""
+    out: dict[str, dict[str, Path]] = {}
+    for f in sorted(folder.glob("*.h5")):
+        stem, _, cam = f.stem.rpartition(".")
+        if cam not in CAMERA_IDS:
+            raise ValueError(f"{f}: file name must be <Sequence>.<camera id>.h5 with a camera of {', '.join(CAMERA_IDS)}")
+        out.setdefault(canonical_sequence_name(stem), {})[cam] = f
+    return out
+
+
+def _baseline_2d_source(root: Path, subs: list[str], kp2d: str) -> str | None:
+    if kp2d == "none":
+        return None
+    if kp2d == "auto":
+        for src, dirname in BASELINE_2D_DIRS.items():
+            if all((root / s / dirname).is_dir() for s in subs):
+                return src
+        return None
+    if kp2d not in BASELINE_2D_DIRS:
+        raise ValueError(f"{root}: kp2d={kp2d!r} is not available in the 3d-pose-baseline layout; expected "
+                         f"auto, none or one of {', '.join(BASELINE_2D_DIRS)}")
+    for s in subs:
+        if not (root / s / BASELINE_2D_DIRS[kp2d]).is_dir():
+            raise ValueError(f"{root / s}: kp2d={kp2d!r} needs folder {BASELINE_2D_DIRS[kp2d]}/, which is missing")
+    return kp2d
+
+
+def _load_baseline_layout(root: Path, subjects: list[str] | None, cameras_json, kp2d: str) -> list[Motion]:
+    present = sorted(d.name for d in root.glob("S*") if (d / "MyPoses" / "3D_positions").is_dir())
+    subs = _select_subjects(present, subjects, root)
+    cameras = load_cameras_json(cameras_json, subs) if cameras_json is not None else load_cameras_h5(root / "cameras.h5", subs)
+    src = _baseline_2d_source(root, subs, kp2d)
+    motions = []
+    for s in subs:
+        index_2d = _index_2d_dir(root / s / BASELINE_2D_DIRS[src]) if src else {}
+        used_2d = set()
+        for f in sorted((root / s / "MyPoses" / "3D_positions").glob("*.h5")):
+            raw = _read_h5(f, "3D_positions")
+            if raw.ndim != 2 or raw.shape[0] != 96:
+                raise ValueError(f"{f}: dataset '3D_positions' has shape {raw.shape}, expected (96, T) = 32 joints x 3")
+            j32 = _joints(raw.T.reshape(raw.shape[1], 32, 3), 32, (3,), f"{f}: dataset '3D_positions'")
+            _check_units(j32, "mm", f"{f}: dataset '3D_positions'")
+            joints_mm = j32[:, list(H36M32_TO_17)]
+            name = canonical_sequence_name(f.stem)
+            kp2d_px, meta = {}, {}
+            if src:
+                files = index_2d.get(name, {})
+                used_2d.add(name)
+                arrays = {}
+                for cam_id in CAMERA_IDS:
+                    if cam_id in files:
+                        poses = _read_h5(files[cam_id], "poses")
+                        arrays[cam_id] = mpii16_to_h36m17(_joints(poses, 16, (2, 3), f"{files[cam_id]}: dataset 'poses'"))
+                if not arrays:
+                    raise ValueError(f"{root / s / BASELINE_2D_DIRS[src]}: no 2D files for {name!r} "
+                                     f"(expected {name.replace(' ', '_')}.<camera>.h5; pass kp2d='none' to load 3D only)")
+                kp2d_px, meta = _fit_2d(arrays, joints_mm.shape[0], f"{root / s / BASELINE_2D_DIRS[src]}: {name}")
+            motions.append(_make_motion(s, f.stem, joints_mm, cameras[s], kp2d_px, src or "",
+                                        dict(meta, layout="3d-pose-baseline")))
+        unused = sorted(set(index_2d) - used_2d)
+        if unused:
+            warnings.warn(f"{root / s / BASELINE_2D_DIRS[src]}: 2D for {', '.join(unused)} has no 3D file; not loaded",
+                          stacklevel=3)
+    return motions
+
+
+# ---------------------------------------------------------------------------- shared
+
+
+def _select_subjects(present: list[str], subjects, where: Path) -> list[str]:
+    present = sorted(present, key=lambda s: int(s[1:]) if s[1:].isdigit() else 1 << 30)
+    for s in present:
+        if not re.fullmatch(r"S\d+", s):
+            raise ValueError(f"{where}: subject {s!r} is not of the form S<number>")
+        split_of(s)
+    if subjects is None:
+        if not present:
+            raise ValueError(f"{where}: no subjects found")
+        return present
+    wanted = [s if isinstance(s, str) else f"S{int(s)}" for s in subjects]
+    missing = [s for s in wanted if s not in present]
+    if missing:
+        raise ValueError(f"{where}: subjects {', '.join(missing)} not found (has {', '.join(present)})")
+    return [s for s in present if s in wanted]
+
+
+def _fit_2d(arrays: dict[str, np.ndarray], n_frames: int, where: str) -> tuple[dict[str, np.ndarray], dict]:
+    """Trim 2D longer than the 3D (some videos have extra frames, as VideoPose3D does); shorter is an error."""
+    out, trimmed = {}, {}
+    for cam_id, kp in arrays.items():
+        if kp.shape[0] < n_frames:
+            raise ValueError(f"{where}: camera {cam_id} has {kp.shape[0]} 2D frames, fewer than the {n_frames} 3D frames")
+        if kp.shape[0] > n_frames:
+            trimmed[cam_id] = int(kp.shape[0] - n_frames)
+        out[cam_id] = np.ascontiguousarray(kp[:n_frames], dtype=np.float32)
+    meta = {}
+    missing = [c for c in CAMERA_IDS if c not in out]
+    if missing:
+        meta["kp2d_missing_cameras"] = missing
+        warnings.warn(f"{where}: no 2D for camera(s) {', '.join(missing)}", stacklevel=4)
+    if trimmed:
+        meta["kp2d_trimmed_frames"] = trimmed
+    return out, meta
+
+
+def _make_motion(subject: str, source_name: str, joints_mm: np.ndarray, cameras: list[Camera],
+                 kp2d_px: dict, kp2d_source: str, meta: dict) -> Motion:
+    name = canonical_sequence_name(source_name)
+    meta = dict(meta, action=base_action(name, f"{subject}/{source_name}"), split=split_of(subject))
+    if name != source_name:
+        meta["source_name"] = source_name
+    return Motion(
+        joints3d_world_mm=joints_mm.astype(np.float32), fps=H36M_FPS, subject=subject, name=f"{subject}/{name}",
+        source="h36m", joint_valid=np.ones(NUM_JOINTS, dtype=bool), cameras=list(cameras), kp2d_px=kp2d_px,
+        kp2d_source=kp2d_source if kp2d_px else "", meta=meta,
+    ).validate()
+
+
+def _detect_layout(path: Path) -> tuple[str, Path]:
+    if path.is_file() and path.name == "data_3d_h36m.npz":
+        return "npz", path.parent
+    if not path.exists():
+        raise ValueError(f"{path}: not found")
+    if not path.is_dir():
+        raise ValueError(f"{path}: expected a folder (or data_3d_h36m.npz)")
+    if (path / "data_3d_h36m.npz").exists():
+        return "npz", path
+    if any(path.glob("S*/MyPoses/3D_positions/*.h5")):
+        return "baseline", path
+    raise ValueError(f"{path}: no Human3.6M data: expected data_3d_h36m.npz (VideoPose3D) or "
+                     f"S*/MyPoses/3D_positions/*.h5 (3d-pose-baseline)")
+
+
+def load_h36m(path: str | Path, *, subjects=None, cameras_json: str | Path | None = None,
+              with_framewise_labels: bool | str | Path = True, kp2d: str = "auto",
+              label_scheme: str = "label11") -> list[Motion]:
+    """Load Human3.6M from a VideoPose3D npz folder or a 3d-pose-baseline folder.
+
+    subjects:  e.g. ["S1", "S9"] (or ints); None = all present.
+    cameras_json: calibration JSON (default ../shared/data/h36m-cameras.json). The npz layout always
+               uses it; the 3d-pose-baseline layout uses cameras.h5 unless this is given.
+    with_framewise_labels: True = the default framewise labels file, a path = that file, False = none.
+               Unjoined sequences/keys are reported with a warning (and in each motion's meta).
+    kp2d:      "auto" | "none" | a VideoPose3D detection name (`cpn_ft_h36m_dbb`, `gt`, ...) or its
+               kp2d_source alias (`cpn`, `sh`, `sh_pt`, `detectron`); baseline layout: `sh_pt`
+               (StackedHourglass/) or `sh` (StackedHourglassFineTuned240/).
+    Returns one Motion per sequence, named "S1/Walking 1", joints in world mm, fps 50.
+    """
+    layout, root = _detect_layout(Path(path))
+    if layout == "npz":
+        motions = _load_npz_layout(root, subjects, cameras_json, kp2d)
+    else:
+        motions = _load_baseline_layout(root, subjects, cameras_json, kp2d)
+    if with_framewise_labels is not False:
+        label_path = None if with_framewise_labels is True else with_framewise_labels
+        report = join_framewise(motions, load_framewise_labels(label_path, label_scheme), label_scheme)
+        if report.motions_without_labels or report.labels_without_motion or report.trimmed or report.padded:
+            warnings.warn(f"{root}: {report.summary()}", stacklevel=2)
+    return motions
