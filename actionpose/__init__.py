@@ -1,2 +1,48 @@
-"""actionpose: action-aware 2D-to-3D human pose lifting (ActionPose / LangPose method)."""
+"""actionpose: action-aware 2D-to-3D human pose lifting (ActionPose / LangPose method).
+
+The public API (what notebooks and the app use) is importable from the package root; names are
+resolved lazily so `import actionpose` stays fast and does not import torch until needed.
+"""
+from __future__ import annotations
+
+import importlib
+
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    # configuration
+    "make_config": "actionpose.config", "RunConfig": "actionpose.config", "load_yaml": "actionpose.config",
+    "VARIANTS": "actionpose.config", "MODEL_PRESETS": "actionpose.config",
+    # data
+    "Motion": "actionpose.data.motion", "load_data": "actionpose.train.data",
+    "prepare": "actionpose.data.prepare", "bundled_data_dir": "actionpose.data.prepare",
+    "load_keypoints": "actionpose.data.keypoints", "LiftingWindows": "actionpose.data.dataset",
+    "split_motions": "actionpose.data.dataset", "make_sample": "actionpose.data.dataset",
+    "sequence_views": "actionpose.data.dataset", "mask_batch": "actionpose.masking", "describe_mask": "actionpose.masking",
+    # training
+    "pretrain": "actionpose.api", "finetune": "actionpose.api", "pretrain_config": "actionpose.api",
+    "finetune_config": "actionpose.api", "import_motionbert": "actionpose.api",
+    "read_metrics": "actionpose.train.runs", "resolve_run": "actionpose.train.runs",
+    "load_run_config": "actionpose.train.runs", "demo_run_dir": "actionpose.train.runs",
+    "load_bundle": "actionpose.train.model_io",
+    # evaluation / inference / embeddings
+    "evaluate": "actionpose.evaluate", "format_report": "actionpose.evaluate",
+    "Predictor": "actionpose.inference", "InferenceResult": "actionpose.inference",
+    "extract_embeddings": "actionpose.embeddings", "project_2d": "actionpose.embeddings",
+    "EmbeddingSet": "actionpose.embeddings", "embed_texts": "actionpose.text.cache",
+    "label_to_sentence": "actionpose.text.templates",
+}
+_ALIASES = {"describe_mask": "describe"}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        mod = importlib.import_module(_EXPORTS[name])
+        return getattr(mod, _ALIASES.get(name, name))
+    raise AttributeError(f"module 'actionpose' has no attribute {name!r}")
+
+
+def __dir__():
+    return __all__

@@ -258,7 +258,8 @@ def parse_bvh(data: bytes | str, where: str = "<bvh string>") -> BvhClip:
     wrong = np.flatnonzero(counts != n_ch)
     if wrong.size:
         i = int(wrong[0])
-        if i == counts.size - 1 and counts[i] < n_ch and counts.size <= n_frames:
+        # A short last line without its newline is a file cut mid-frame, not a malformed frame.
+        if i == counts.size - 1 and counts[i] < n_ch and not body.rstrip(b" \t").endswith(b"\n"):
             raise ValueError(f"{where}: truncated: frame {i} (line {first_line + i}) has {counts[i]} of "
                              f"{n_ch} values and Frames = {n_frames}")
         raise ValueError(f"{where}: frame {i} (line {first_line + i}) has {counts[i]} values, "
