@@ -69,9 +69,10 @@ COCO17_DIRECT: MappingProxyType = MappingProxyType({
     1: 12, 2: 14, 3: 16, 4: 11, 5: 13, 6: 15, 11: 5, 12: 7, 13: 9, 14: 6, 15: 8, 16: 10,
 })
 
-# MPI-INF-3DHP's 17-joint order as used by the common preprocessed npz (same semantic order as
-# H36M-17 after the standard reordering); the 14-joint PCK subset excludes pelvis, spine and head top.
-MPI3DHP_PCK14: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 8, 9, 11, 12, 13, 14, 15, 16)
+# MPI-INF-3DHP's official 14-joint PCK set (the first 14 joints of its 17-joint order: head top,
+# neck, shoulders, elbows, wrists, hips, knees, ankles) in H36M-17 indices: it excludes pelvis, spine
+# and the head centre (H36M neck_nose), and includes the head top.
+MPI3DHP_PCK14: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 8, 10, 11, 12, 13, 14, 15, 16)
 
 # Named BVH joints -> H36M-17 (data for actionpose.data.bvh.map_to_h36m17). A value is a BVH joint
 # name; `(name, factor)` = a virtual end point continuing joint `name`'s own bone `factor` times its

@@ -112,7 +112,8 @@ def test_user_mapping_identity_and_units():
     joints, valid, fps = bvh_to_h36m17(clip, mapping={n: n for n in H36M17_NAMES}, unit_to_mm=10.0, up_axis="y")
     assert joints.shape == (3, 17, 3) and joints.dtype == np.float32 and valid.all() and fps == 50.0
     k = np.arange(17)
-    expect = np.stack([k, -(-k), 2 * k], axis=-1) * 10.0  # (x, y, z) -> (x, -z, y), cm -> mm
+    # offsets (k, 2k, -k) in y-up cm -> (x, -z, y) = (k, k, 2k), x 10 for mm
+    expect = np.stack([k, k, 2 * k], axis=-1) * 10.0
     np.testing.assert_allclose(joints[0], expect, atol=1e-5)
 
 

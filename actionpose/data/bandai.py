@@ -19,9 +19,9 @@ import math
 import re
 import tarfile
 import warnings
+from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -238,11 +238,11 @@ def load_bandai(source: str | Path, datasets: tuple[int, ...] = (1, 2), fps: flo
                 found_issues.append(f"{path}: data/{stem}.json has no BVH clip (absent from the release); skipped")
             for stem in sorted(futures):
                 where = f"{path}:data/{stem}"
-                if stem not in annotations:
-                    raise ValueError(f"{where}.json: missing (every clip needs its content/style annotation)")
                 ds, content, style, take = parse_stem(stem, f"{where}.bvh")
                 if ds != n:
                     raise ValueError(f"{where}.bvh: file name says dataset {ds}, but it is in dataset {n}")
+                if stem not in annotations:
+                    raise ValueError(f"{where}.json: missing (every clip needs its content/style annotation)")
                 ids = parse_annotation(annotations[stem], f"{where}.json")
                 for key, idx, from_name in zip(("content", "style"), ids, (content, style)):
                     names = labels[key]

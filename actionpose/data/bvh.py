@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 
@@ -450,7 +450,7 @@ def resample_positions(x: np.ndarray, fps_in: float, fps_out: float) -> np.ndarr
     T = x.shape[0]
     if T == 0 or fps_in == fps_out:
         return x.copy()
-    n_out = int(math.floor((T - 1) * fps_out / fps_in + 1e-9)) + 1
+    n_out = math.floor((T - 1) * fps_out / fps_in + 1e-9) + 1
     t = np.arange(n_out) * (fps_in / fps_out)  # output times in input-frame units
     i0 = np.minimum(np.floor(t).astype(np.int64), T - 1)
     i1 = np.minimum(i0 + 1, T - 1)

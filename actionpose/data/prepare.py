@@ -214,9 +214,9 @@ def card_statistics(motions: list[Motion], group_keys: tuple[str, ...] = ("datas
 def format_card_statistics(stats: dict) -> str:
     """Markdown tables of `card_statistics` output, to paste into a data card."""
     s = stats["summary"]
-    out = [f"- clips: {s['clips']}, frames: {s['frames']} ({s['hours']:.2f} h at "
-           f"{', '.join(f'{f:g}' for f in s['fps'])} fps), distinct labels: {s['labels']}, "
-           f"dataset x content x style groups: {stats['pairs']}"]
+    fps = ", ".join(f"{f:g}" for f in s["fps"])
+    out = [f"- clips: {s['clips']}, frames: {s['frames']} ({s['hours']:.2f} h at {fps} fps), "
+           + f"distinct labels: {s['labels']}, dataset x content x style groups: {stats['pairs']}"]
     for name, sp in s["splits"].items():
         out.append(f"- split {name}: {sp['clips']} clips, {sp['frames']} frames")
     cf = stats["clip_frames"]
