@@ -8,6 +8,7 @@ overhead — shows up as lost utilisation).
 """
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import os
 import platform
@@ -18,7 +19,7 @@ import time
 from typing import Any
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
+from torch.utils.flop_counter import FlopCounterMode, mm_flop, sdpa_backward_flop_count, sdpa_flop_count
 
 from .config import MODEL_PRESETS, ModelConfig
 from .model.lifter import build_lifter, count_parameters
@@ -26,19 +27,32 @@ from .model.lifter import build_lifter, count_parameters
 _aten = torch.ops.aten
 
 
-def _cpu_sdpa_flop(q, k, v, *args, out_shape=None, **kwargs) -> int:
+def _sdpa_flop(q, k, v, *args, out_shape=None, **kwargs) -> int:
     return sdpa_flop_count(q, k, v)
 
 
-def _cpu_sdpa_backward_flop(grad_out, q, k, v, *args, out_shape=None, **kwargs) -> int:
-    return sdpa_backward_flop_count(grad_out, q, k, v)
+def _sdpa_backward_flop(grad_out, q, k, v, *args, out_shape=None, **kwargs) -> int:
+    # Algorithmic backward FLOPs (4 matmuls: dV, dP, dQ, dK) as for the explicit formulation; the
+    # flash kernels' recomputation of the scores is extra work, not progress, so it is not counted
+    # (PyTorch's own formula counts it, which would flatter SDPA against the manual path).
+    b, h, s_q, d = q
+    s_k, d_v = k[2], v[3]
+    return 2 * b * h * (s_q * s_k * d_v * 2 + s_q * s_k * d * 2)
 
 
-# PyTorch's FLOP counter knows the CUDA attention kernels but not the CPU flash kernel that SDPA
-# dispatches to on CPU; without these entries attention FLOPs would silently count as zero.
+def _addmm_inplace_flop(self_shape, a_shape, b_shape, *args, out_shape=None, **kwargs) -> int:
+    return mm_flop(a_shape, b_shape)
+
+
+# Counted beyond PyTorch's registry: the CPU flash-attention kernels SDPA dispatches to on CPU
+# (unknown to the counter, so attention would count as zero) and in-place `addmm_` (used by the
+# q/k/v projection's backward to accumulate its three GEMMs).
 _EXTRA_FLOP_FORMULAS = {
-    _aten._scaled_dot_product_flash_attention_for_cpu: _cpu_sdpa_flop,
-    _aten._scaled_dot_product_flash_attention_for_cpu_backward: _cpu_sdpa_backward_flop,
+    _aten._scaled_dot_product_flash_attention_for_cpu: _sdpa_flop,
+    _aten._scaled_dot_product_flash_attention_for_cpu_backward: _sdpa_backward_flop,
+    _aten._scaled_dot_product_flash_attention_backward: _sdpa_backward_flop,
+    _aten._scaled_dot_product_efficient_attention_backward: _sdpa_backward_flop,
+    _aten.addmm_: _addmm_inplace_flop,
 }
 
 
@@ -95,8 +109,11 @@ class _PeakMemory:
         return False
 
 
-def matmul_peak(shapes: list[tuple[int, int, int]], device: torch.device, reps: int = 3) -> dict:
-    """Best fp32 FLOP/s over GEMMs `[M, K] @ [K, N]` of the given shapes (best of `reps` each)."""
+def matmul_peak(shapes: list[tuple[int, int, int]], device: torch.device, reps: int = 5) -> dict:
+    """Best fp32 FLOP/s over GEMMs `[M, K] @ [K, N]` of the given shapes (best of `reps` each).
+
+    The best, not the mean: a busy machine only ever lowers a sample, and an underestimated peak
+    would flatter the utilisation."""
     best, best_shape = 0.0, None
     for M, K, N in shapes:
         a = torch.randn(M, K, device=device)
@@ -125,7 +142,14 @@ def _resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-def _time_steps(step, steps: int, warmup: int, device: torch.device) -> list[float]:
+def _time_steps(step, steps: int, warmup: int, device: torch.device) -> tuple[list[float], int]:
+    """Run one step under the memory probe, `warmup` more, then `steps` timed ones.
+
+    Memory is probed on an untimed step only: the probe's sampling thread, waking every 2 ms,
+    would steal a core from OpenMP's worker threads (2 threads on 2 cores) and slow every op
+    that waits at a barrier — it cost ~10 % of a step when it ran during the timed ones."""
+    with _PeakMemory(device) as mem:
+        step()
     for _ in range(warmup):
         step()
     _sync(device)
@@ -135,37 +159,57 @@ def _time_steps(step, steps: int, warmup: int, device: torch.device) -> list[flo
         step()
         _sync(device)
         times.append(time.perf_counter() - t0)
-    return times
+    return times, mem.bytes
 
 
 def _mpjpe(y: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (y - target).norm(dim=-1).mean()
 
 
+def tune_cpu_allocator() -> bool:
+    """Keep freed memory in the process (glibc `mallopt`) instead of returning it to the OS.
+
+    Activations of a few MB are freed and re-allocated every step; by default glibc hands such
+    blocks back (mmap / heap trimming), so every step pays tens of thousands of page faults — on
+    2 cores that cost ~10 % of an eager training step. Process-wide and irreversible, so it is
+    opt-in: the benchmark and CPU training call it; resident memory then stays at its peak.
+    Returns False where it does not apply (not glibc).
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+    ok = libc.mallopt(M_MMAP_THRESHOLD, 1 << 30) or libc.mallopt(M_MMAP_THRESHOLD, 32 << 20)
+    return bool(ok and libc.mallopt(M_TRIM_THRESHOLD, (1 << 31) - 1))
+
+
 def bench(preset: str = "tiny", batch_size: int | None = None, seq_len: int | None = None,
           steps: int = 5, compile: bool = False, warmup: int = 2, infer_steps: int | None = None,
           train: bool = True, infer: bool = True, attention: str = "sdpa", device: str = "auto",
-          overrides: dict | None = None) -> dict[str, Any]:
-    """Time training steps (forward + backward + AdamW, MPJPE loss, batch `batch_size` × `seq_len`
+          overrides: dict | None = None, tune_allocator: bool = True) -> dict[str, Any]:
+    """Time training steps (forward + backward + AdamW, MPJPE loss, `batch_size` clips of `seq_len`
     frames) and inference of one clip (eval, no_grad, B = 1, T = the preset's maxlen).
 
-    Returns a dict of plain numbers (seconds, FLOPs, FLOP/s, bytes) for `format_bench`.
+    FLOPs are counted once on an eager twin (compiled code hides its ops from the counter; the
+    arithmetic is the same). Returns plain numbers (seconds, FLOPs, FLOP/s, bytes) for `format_bench`.
     """
     if preset not in MODEL_PRESETS:
         raise ValueError(f"bench preset = {preset!r}: expected one of {', '.join(MODEL_PRESETS)}")
     cfg = ModelConfig(**dict(MODEL_PRESETS[preset], preset=preset, attention=attention, **(overrides or {})))
     dev = _resolve_device(device)
     T = seq_len or cfg.maxlen
-    if T > cfg.maxlen:
-        raise ValueError(f"bench seq_len = {T} exceeds the preset's maxlen = {cfg.maxlen}")
+    if not 1 <= T <= cfg.maxlen:
+        raise ValueError(f"bench seq_len = {T}: expected 1..{cfg.maxlen} (the preset's maxlen)")
     B = batch_size or _DEFAULT_BATCH.get(preset, 1)
-    if steps < 1 or warmup < 0:
-        raise ValueError(f"bench steps = {steps}, warmup = {warmup}: expected steps >= 1, warmup >= 0")
+    if B < 1 or steps < 1 or warmup < 0:
+        raise ValueError(f"bench batch_size = {B}, steps = {steps}, warmup = {warmup}: "
+                         "expected batch_size >= 1, steps >= 1, warmup >= 0")
     infer_steps = infer_steps or steps
+    tuned = tune_cpu_allocator() if (tune_allocator and dev.type == "cpu") else False
     torch.manual_seed(0)
     eager = build_lifter(cfg, text_dim=None).to(dev)
     model = eager
-    compile_s = None
     if compile:
         model = build_lifter(dataclasses.replace(cfg, compile=True), text_dim=None).to(dev)
         model.load_state_dict(eager.state_dict())
@@ -173,8 +217,15 @@ def bench(preset: str = "tiny", batch_size: int | None = None, seq_len: int | No
     result: dict[str, Any] = {
         "preset": preset, "device": str(dev), "attention": attention, "compile": compile,
         "params_backbone": count_parameters(model), "threads": torch.get_num_threads(),
-        "torch": torch.__version__, "cpu": _cpu_name(), "model": dataclasses.asdict(cfg),
+        "torch": torch.__version__, "cpu": _cpu_name(), "allocator_tuned": tuned,
+        "model": dataclasses.asdict(cfg),
     }
+
+    def first_call(fn) -> float:  # compilation happens on the first call of each graph
+        t0 = time.perf_counter()
+        fn()
+        _sync(dev)
+        return time.perf_counter() - t0
 
     if infer:
         x1 = torch.randn(1, cfg.maxlen, J, 3, device=dev)
@@ -183,14 +234,12 @@ def bench(preset: str = "tiny", batch_size: int | None = None, seq_len: int | No
         with torch.no_grad():
             flops = count_flops(lambda: eager(x1))
             if compile:
-                t0 = time.perf_counter()
-                model(x1)
-                _sync(dev)
-                compile_s = time.perf_counter() - t0
-            with _PeakMemory(dev) as mem:
-                times = _time_steps(lambda: model(x1), infer_steps, warmup, dev)
-        peak = matmul_peak(_model_gemm_shapes(cfg, cfg.maxlen * J), dev)
-        result["infer"] = _summary(times, flops, peak, mem.bytes, batch=1, seq_len=cfg.maxlen)
+                result["compile_infer_s"] = first_call(lambda: model(x1))
+            shapes = _model_gemm_shapes(cfg, cfg.maxlen * J)
+            peak = matmul_peak(shapes, dev)
+            times, mem_bytes = _time_steps(lambda: model(x1), infer_steps, warmup, dev)
+        peak = max(peak, matmul_peak(shapes, dev), key=lambda p: p["flops_per_s"])
+        result["infer"] = _summary(times, flops, peak, mem_bytes, batch=1, seq_len=cfg.maxlen)
 
     if train:
         x = torch.randn(B, T, J, 3, device=dev)
@@ -201,37 +250,24 @@ def bench(preset: str = "tiny", batch_size: int | None = None, seq_len: int | No
 
         def step():
             opt.zero_grad(set_to_none=True)
-            loss = _mpjpe(model(x)["y3d"], target)
-            loss.backward()
+            _mpjpe(model(x)["y3d"], target).backward()
             opt.step()
 
-        def fwd_bwd_eager():
-            _mpjpe(eager(x)["y3d"], target).backward()
-
-        flops = count_flops(fwd_bwd_eager)
+        flops = count_flops(lambda: _mpjpe(eager(x)["y3d"], target).backward())
         eager.zero_grad(set_to_none=True)
-        if compile and compile_s is None:
-            t0 = time.perf_counter()
-            step()
-            _sync(dev)
-            compile_s = time.perf_counter() - t0
-        elif compile:  # the training graph (with backward) is a separate compilation
-            t0 = time.perf_counter()
-            step()
-            _sync(dev)
-            result["compile_train_s"] = time.perf_counter() - t0
-        with _PeakMemory(dev) as mem:
-            times = _time_steps(step, steps, warmup, dev)
-        peak = matmul_peak(_model_gemm_shapes(cfg, B * T * J), dev)
-        result["train"] = _summary(times, flops, peak, mem.bytes, batch=B, seq_len=T)
-    if compile_s is not None:
-        result["compile_s"] = compile_s
+        if compile:
+            result["compile_train_s"] = first_call(step)
+        shapes = _model_gemm_shapes(cfg, B * T * J)
+        peak = matmul_peak(shapes, dev)  # before and after the timed steps, the better of the two
+        times, mem_bytes = _time_steps(step, steps, warmup, dev)
+        peak = max(peak, matmul_peak(shapes, dev), key=lambda p: p["flops_per_s"])
+        result["train"] = _summary(times, flops, peak, mem_bytes, batch=B, seq_len=T)
     result["maxrss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     return result
 
 
 # Batch sizes at which the presets keep the GEMMs large enough to run near peak on a CPU.
-_DEFAULT_BATCH = {"tiny": 8, "lite": 2, "base": 1}
+_DEFAULT_BATCH = {"tiny": 4, "lite": 2, "base": 1}
 
 
 def _adamw(model: torch.nn.Module) -> torch.optim.Optimizer:
@@ -249,7 +285,8 @@ def _summary(times: list[float], flops: int, peak: dict, mem_bytes: int, batch: 
         "time_s_median": med, "time_s_min": min(times), "time_s_max": max(times),
         "clips_per_s": batch / med, "flops": flops, "flops_per_s": achieved,
         "peak_flops_per_s": peak["flops_per_s"], "peak_shape": peak["shape"],
-        "utilisation": achieved / peak["flops_per_s"], "peak_mem_bytes": mem_bytes,
+        "utilisation": achieved / peak["flops_per_s"],
+        "utilisation_best": flops / min(times) / peak["flops_per_s"], "peak_mem_bytes": mem_bytes,
     }
 
 
@@ -268,10 +305,12 @@ def format_bench(result: dict) -> str:
     """Human-readable multi-line summary of a `bench` result."""
     lines = [f"preset {result['preset']} ({result['params_backbone']:,} backbone params), "
              f"device {result['device']} [{result['cpu']}, {result['threads']} threads], torch {result['torch']}, "
-             f"attention {result['attention']}, compile {result['compile']}"]
-    if "compile_s" in result:
-        lines.append(f"  compile: {result['compile_s']:.1f} s first call"
-                     + (f", {result['compile_train_s']:.1f} s training graph" if "compile_train_s" in result else ""))
+             f"attention {result['attention']}, compile {result['compile']}, "
+             f"allocator tuned {result.get('allocator_tuned', False)}"]
+    comp = [f"{result[k]:.1f} s {what}" for k, what in (("compile_infer_s", "inference graph"),
+                                                      ("compile_train_s", "training graph")) if k in result]
+    if comp:
+        lines.append("  compile (first call): " + ", ".join(comp))
     for name, label in (("train", "training step"), ("infer", "inference clip")):
         r = result.get(name)
         if not r:
@@ -280,6 +319,7 @@ def format_bench(result: dict) -> str:
             f"  {label} (B={r['batch']}, T={r['seq_len']}): {r['time_s_median'] * 1e3:.1f} ms median "
             f"[{r['time_s_min'] * 1e3:.1f}–{r['time_s_max'] * 1e3:.1f}] over {r['steps']}, "
             f"{r['clips_per_s']:.2f} clips/s, {r['flops'] / 1e9:.2f} GFLOP counted, "
-            f"{r['flops_per_s'] / 1e9:.1f} GFLOP/s = {100 * r['utilisation']:.0f} % of matmul peak "
+            f"{r['flops_per_s'] / 1e9:.1f} GFLOP/s = {100 * r['utilisation']:.0f} % (best step "
+            f"{100 * r['utilisation_best']:.0f} %) of matmul peak "
             f"{r['peak_flops_per_s'] / 1e9:.1f} GFLOP/s, peak mem +{r['peak_mem_bytes'] / 2**20:.0f} MiB")
     return "\n".join(lines)

@@ -115,7 +115,8 @@ def cmd_ablate(args) -> int:
 
 def cmd_demo(args) -> int:
     from .demo import build_demo
-    print(build_demo(Path(args.out), minutes=args.minutes, progress=not args.no_progress))
+    print(build_demo(Path(args.out), pretrain_steps=args.pretrain_steps, finetune_steps=args.finetune_steps,
+                     progress=not args.no_progress, install=args.install))
     return 0
 
 
@@ -193,7 +194,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="reproduce the bundled demo run from scratch and print its evaluation")
     p.add_argument("--out", default="runs/demo-repro")
-    p.add_argument("--minutes", type=float, default=8.0)
+    p.add_argument("--pretrain-steps", type=int, default=600)
+    p.add_argument("--finetune-steps", type=int, default=300)
+    p.add_argument("--install", action="store_true", help="also replace the demo run shipped in the package")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_demo)
     return ap

@@ -181,7 +181,7 @@ class _Inline:
         fut: Future = Future()
         try:
             fut.set_result(fn(*args))
-        except BaseException as e:  # handed back through .result(), like a real executor
+        except Exception as e:  # handed back through .result(), like a real executor
             fut.set_exception(e)
         return fut
 
@@ -201,7 +201,8 @@ def load_bandai(source: str | Path, datasets: tuple[int, ...] = (1, 2), fps: flo
               dataset-1's missing `dance-long_normal_001`); each is also emitted as a warning.
     """
     located = locate_datasets(source, tuple(datasets))
-    estimated = [k for k, v in resolve_mapping(mapping).items() if isinstance(v, tuple)]
+    resolved = resolve_mapping(mapping)  # a plain dict travels to worker processes (a MappingProxy does not)
+    estimated = [k for k, v in resolved.items() if isinstance(v, tuple)]
     found_issues: list[str] = []
     bar = None
     if progress:
@@ -217,7 +218,7 @@ def load_bandai(source: str | Path, datasets: tuple[int, ...] = (1, 2), fps: flo
             for rel, data in iter_files(path):
                 stem = rel.rsplit("/", 1)[-1].rsplit(".", 1)[0]
                 if rel.endswith(".bvh"):
-                    fut = pool.submit(_convert, data, f"{path}:{rel}", mapping, fps)
+                    fut = pool.submit(_convert, data, f"{path}:{rel}", resolved, fps)
                     if bar is not None:
                         bar.total = (bar.total or 0) + 1
                         fut.add_done_callback(lambda _f: bar.update())

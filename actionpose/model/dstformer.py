@@ -57,6 +57,40 @@ class Mlp(nn.Module):
         return h
 
 
+class _QKVProjection(torch.autograd.Function):
+    """q, k, v = three row blocks of one `qkv` Linear applied to x `[N, C]`, each `[N, C]` contiguous.
+
+    Separate outputs let the temporal attention view (J, heads) as one axis without copying. The
+    custom backward keeps this as cheap as one fused Linear: grad_x accumulates the three GEMMs in
+    place (GEMM beta = 1) instead of summing three [N, C] tensors, and the weight gradient is
+    written straight into its three row blocks.
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias):
+        C = x.shape[1]
+        ctx.save_for_backward(x, weight)
+        return tuple(torch.addmm(bias[i * C:(i + 1) * C], x, weight[i * C:(i + 1) * C].t()) for i in range(3))
+
+    @staticmethod
+    def backward(ctx, gq, gk, gv):
+        x, weight = ctx.saved_tensors
+        C = x.shape[1]
+        grads = [g if g is not None else torch.zeros_like(x) for g in (gq, gk, gv)]
+        grads = [g.reshape(-1, C) for g in grads]
+        gx = gw = gb = None
+        if ctx.needs_input_grad[0]:
+            gx = grads[0] @ weight[:C]
+            gx.addmm_(grads[1], weight[C:2 * C]).addmm_(grads[2], weight[2 * C:])
+        if ctx.needs_input_grad[1]:
+            gw = torch.empty_like(weight)
+            for i, g in enumerate(grads):
+                torch.mm(g.t(), x, out=gw[i * C:(i + 1) * C])
+        if ctx.needs_input_grad[2]:
+            gb = torch.cat([g.sum(0) for g in grads])
+        return gx, gw, gb
+
+
 class Attention(nn.Module):
     """Multi-head self-attention along one axis of `[B, T, J, C]` tokens.
 
@@ -95,9 +129,8 @@ class Attention(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x `[B, T, J, C]` → `[B, T, J, C]`."""
         B, T, J, C = x.shape
-        w = self.qkv.weight.view(3, C, C)
-        b = self.qkv.bias.view(3, C)
-        q, k, v = (self._heads(F.linear(x, w[i], b[i])) for i in range(3))
+        q, k, v = (self._heads(t.view(B, T, J, C))
+                   for t in _QKVProjection.apply(x.reshape(-1, C), self.qkv.weight, self.qkv.bias))
         drop = self.attn_drop if self.training else 0.0
         if self.impl == "sdpa":
             o = F.scaled_dot_product_attention(q, k, v, dropout_p=drop, scale=self.scale)
@@ -192,7 +225,8 @@ class DSTformer(nn.Module):
         self.temp_embed = nn.Parameter(torch.zeros(1, maxlen, 1, dim_feat))
         self.pos_embed = nn.Parameter(torch.zeros(1, num_joints, dim_feat))
         self.joints_embed = nn.Linear(dim_in, dim_feat)
-        dpr = torch.linspace(0, drop_path_rate, depth).tolist()  # stochastic depth grows with depth
+        # stochastic depth grows linearly with depth (plain floats: also works on the meta device)
+        dpr = [drop_path_rate * i / (depth - 1) if depth > 1 else 0.0 for i in range(depth)]
         kw = dict(impl=attention, drop=drop_rate, attn_drop=attn_drop_rate)
         self.blocks_st = nn.ModuleList(
             [Block(dim_feat, num_heads, mlp_ratio, "st", drop_path=dpr[i], **kw) for i in range(depth)])

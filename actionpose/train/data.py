@@ -16,6 +16,11 @@ def load_data(path: str | Path | None) -> tuple[list[Motion], dict]:
     src = Path(path) if path else bundled_data_dir()
     if not src.exists():
         raise FileNotFoundError(f"{src}: no such prepared data dir (create one with `actionpose prepare`)")
+    if src.is_dir() and not (src / "meta.json").exists():
+        if any(p.suffix in (".json", ".npz") for p in src.iterdir()):
+            raise ValueError(f"{src}: holds 2D keypoint files but no prepared 3D ground truth (meta.json); "
+                             "only inference is possible here (`actionpose infer --input FILE`)")
+        raise ValueError(f"{src}: not a prepared data dir (no meta.json; create one with `actionpose prepare`)")
     motions, info = load_motions(src)
     info = dict(info)
     info.setdefault("path", str(src))

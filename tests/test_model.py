@@ -1,0 +1,187 @@
+"""DSTformer backbone and lifter: shapes, lengths, attention paths, compile, reference sizes, init."""
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from actionpose.config import MODEL_PRESETS, ModelConfig, make_config
+from actionpose.model.dstformer import DSTformer
+from actionpose.model.lifter import BACKBONE_PREFIX, build_lifter, count_parameters
+
+FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "motionbert"
+SMALL = dict(dim_feat=32, dim_rep=48, depth=2, num_heads=4, mlp_ratio=2.0, maxlen=27)
+
+
+def small_cfg(**kw) -> ModelConfig:
+    return ModelConfig(**{**SMALL, **kw})
+
+
+def reference_keys(name: str) -> tuple[dict[str, tuple[int, ...]], int]:
+    """Key -> shape from the fixture listing, and the parameter count its header states."""
+    path = FIXTURES / f"state_dict_keys_{name}.txt"
+    if not path.exists():
+        pytest.skip(f"fixture {path} not available")
+    lines = path.read_text().splitlines()
+    params = int(re.search(r"params=(\d+)", lines[0]).group(1))
+    shapes = {}
+    for line in lines[1:]:
+        if line.strip():
+            key, shape = line.split("\t")
+            shapes[key] = tuple(int(s) for s in shape.strip("()").split(",") if s.strip())
+    return shapes, params
+
+
+def test_lifter_output_shapes_and_unit_embedding():
+    torch.manual_seed(0)
+    lifter = build_lifter(small_cfg(embed_hidden=16), text_dim=10).eval()
+    out = lifter(torch.randn(3, 27, 17, 3))
+    assert out["y3d"].shape == (3, 27, 17, 3)
+    assert out["rep"].shape == (3, 27, 17, 48)
+    assert out["motion_emb"].shape == (3, 10)
+    assert torch.allclose(out["motion_emb"].norm(dim=-1), torch.ones(3), atol=1e-6)
+    assert "motion_emb" not in build_lifter(small_cfg(), text_dim=None)(torch.randn(1, 5, 17, 3))
+
+
+def test_variable_length_and_maxlen_error():
+    torch.manual_seed(0)
+    model = DSTformer(**SMALL).eval()
+    x = torch.randn(2, 27, 17, 3)
+    with torch.no_grad():
+        y_short = model(x[:, :9])
+        assert y_short.shape == (2, 9, 17, 3)
+        # a shorter clip is not a prefix of the longer one's output (attention sees all frames),
+        # but it is the same function of its own frames as a batch of one
+        assert torch.allclose(model(x[:1, :9]), y_short[:1], atol=1e-6)
+    with pytest.raises(ValueError, match=r"T = 28 frames exceeds model.maxlen = 27"):
+        model(torch.randn(1, 28, 17, 3))
+    with pytest.raises(ValueError, match=r"expected shape \[B, T, 17, 3\], got \[1, 9, 16, 3\]"):
+        model(torch.randn(1, 9, 16, 3))
+
+
+def test_get_representation_matches_forward():
+    torch.manual_seed(0)
+    model = DSTformer(**SMALL).eval()
+    x = torch.randn(2, 11, 17, 3)
+    with torch.no_grad():
+        y, rep = model(x, return_rep=True)
+        assert torch.equal(rep, model.get_representation(x))
+        assert torch.allclose(y, model.head(rep))
+    assert rep.abs().max() <= 1.0  # tanh representation
+
+
+@pytest.mark.parametrize("train", [False, True])
+def test_sdpa_equals_manual_attention(train):
+    torch.manual_seed(0)
+    a = DSTformer(**SMALL, attention="sdpa")
+    b = DSTformer(**SMALL, attention="manual")
+    b.load_state_dict(a.state_dict())
+    a.train(train)
+    b.train(train)
+    x = torch.randn(2, 27, 17, 3)
+    ya, ra = a(x, return_rep=True)
+    yb, rb = b(x, return_rep=True)
+    assert (ya - yb).abs().max() <= 1e-5 and (ra - rb).abs().max() <= 1e-5
+    if train:
+        (ya.square().sum() + ra.sum()).backward()
+        (yb.square().sum() + rb.sum()).backward()
+        for (name, pa), pb in zip(a.named_parameters(), b.parameters()):
+            scale = pa.grad.abs().max().clamp(min=1.0)  # fp32 sums: compare relative to magnitude
+            assert (pa.grad - pb.grad).abs().max() <= 1e-5 * scale, name
+
+
+def test_gradients_reach_every_parameter():
+    torch.manual_seed(0)
+    lifter = build_lifter(small_cfg(init="torch", embed_hidden=8), text_dim=6)
+    out = lifter(torch.randn(2, 9, 17, 3))
+    (out["y3d"].square().mean() + out["motion_emb"].sum()).backward()
+    no_grad = [n for n, p in lifter.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    # temp_embed rows beyond T = 9 legitimately get no gradient; everything else must
+    assert no_grad == []
+    assert lifter.backbone.temp_embed.grad[:, 9:].abs().sum() == 0
+
+
+def test_dropout_and_drop_path_only_in_training():
+    torch.manual_seed(0)
+    model = DSTformer(**SMALL, drop_rate=0.1, attn_drop_rate=0.1, drop_path_rate=0.2)
+    x = torch.randn(2, 9, 17, 3)
+    model.train()
+    assert not torch.allclose(model(x), model(x))
+    model.eval()
+    with torch.no_grad():
+        assert torch.equal(model(x), model(x))
+
+
+def test_reference_init_recipe():
+    torch.manual_seed(0)
+    model = DSTformer(dim_feat=256, dim_rep=256, depth=2, num_heads=4, maxlen=81, init="reference")
+    w = model.blocks_st[0].mlp_s.fc1.weight
+    assert abs(w.std().item() - 0.02) < 0.002 and w.abs().max() < 0.15
+    assert abs(model.temp_embed.std().item() - 0.02) < 0.002
+    assert abs(model.pos_embed.std().item() - 0.02) < 0.004
+    for m in model.modules():
+        if isinstance(m, torch.nn.LayerNorm):
+            assert torch.all(m.weight == 1) and torch.all(m.bias == 0)
+    assert torch.all(model.blocks_ts[1].attn_t.qkv.bias == 0)
+    for fuse in model.ts_attn:
+        assert torch.all(fuse.weight == 0) and torch.all(fuse.bias == 0.5)
+    with pytest.raises(ValueError, match="model.init = 'xavier'"):
+        DSTformer(**SMALL, init="xavier")
+
+
+def test_bad_config_values_are_named():
+    with pytest.raises(ValueError, match="model.attention = 'flash'"):
+        build_lifter(small_cfg(attention="flash"))
+    with pytest.raises(ValueError, match="model.dim_feat = 30 must be divisible by model.num_heads = 4"):
+        build_lifter(small_cfg(dim_feat=30))
+    with pytest.raises(ValueError, match="model.depth = 0"):
+        build_lifter(small_cfg(depth=0))
+
+
+@pytest.mark.parametrize("size", ["base", "lite"])
+def test_reference_sizes_key_names_shapes_and_count(size):
+    shapes, params = reference_keys(size)
+    cfg = ModelConfig(**MODEL_PRESETS[size])
+    with torch.device("meta"):  # full-size models without allocating or initialising weights
+        lifter = build_lifter(cfg, text_dim=384)
+    sd = lifter.backbone.state_dict()
+    assert list(sd) == list(shapes)  # same names, same order as the reference
+    assert {k: tuple(v.shape) for k, v in sd.items()} == shapes
+    assert count_parameters(lifter) == params == sum(v.numel() for v in sd.values())
+    if size == "base":
+        assert params == 42_466_317
+    assert count_parameters(lifter, backbone_only=False) > params  # + motion-embedding head
+    # the lifter's own keys map onto the reference by stripping the prefix
+    backbone_keys = [k[len(BACKBONE_PREFIX):] for k in lifter.state_dict() if k.startswith(BACKBONE_PREFIX)]
+    assert backbone_keys == list(shapes)
+
+
+def test_tiny_preset_builds_and_runs():
+    cfg = make_config("tiny").model
+    lifter = build_lifter(cfg, text_dim=384).eval()
+    with torch.no_grad():
+        out = lifter(torch.randn(1, cfg.maxlen, 17, 3))
+    assert out["y3d"].shape == (1, cfg.maxlen, 17, 3)
+
+
+def _compiler_available() -> bool:
+    return shutil.which("g++") is not None or shutil.which("c++") is not None
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _compiler_available(), reason="torch.compile on CPU needs a C++ compiler")
+def test_compiled_equals_eager():
+    # ~15-30 s on 2 CPU cores (inductor compiles C++ kernels); cached on disk for later runs.
+    torch.manual_seed(0)
+    eager = build_lifter(small_cfg(), text_dim=None).eval()
+    compiled = build_lifter(small_cfg(compile=True), text_dim=None).eval()
+    compiled.load_state_dict(eager.state_dict())
+    assert list(compiled.state_dict()) == list(eager.state_dict())  # no `_orig_mod.` prefixes
+    x = torch.randn(2, 27, 17, 3)
+    with torch.no_grad():
+        a, b = eager(x), compiled(x)
+    assert (a["y3d"] - b["y3d"]).abs().max() <= 1e-5
+    assert (a["rep"] - b["rep"]).abs().max() <= 1e-5
