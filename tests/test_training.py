@@ -114,8 +114,8 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path):
 
 def test_ddp_two_cpu_processes_agree(tmp_path):
     run = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
-           "-m", "actionpose.cli", "pretrain", "--preset", "tiny", "--max-steps", "4", "--run", str(run), *SMALL_ARGS]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533", "--",
+           str(Path(sys.executable).parent / "actionpose"), "pretrain", "--preset", "tiny", "--max-steps", "4", "--run", str(run), *SMALL_ARGS]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]

@@ -76,7 +76,12 @@ class Aligner(nn.Module):
                              f"[{len(labels)}, {self.embed_dim}] (one row per label)")
         if not torch.isfinite(text_emb).all():
             raise ValueError("set_vocabulary: text_emb has NaN/inf values")
-        text_emb = F.normalize(text_emb, dim=-1).to(self.log_temperature.device)
+        # Rows already of unit norm are kept bit-exact (normalising twice moves them by an ulp), so a
+        # vocabulary reloaded from a checkpoint reproduces training exactly on resume.
+        norms = text_emb.norm(dim=-1)
+        if not torch.allclose(norms, torch.ones_like(norms), atol=1e-6):
+            text_emb = F.normalize(text_emb, dim=-1)
+        text_emb = text_emb.to(self.log_temperature.device)
         self.text_emb = text_emb
         # Soft targets depend only on the fixed texts: precompute row-wise softmax of similarities.
         sim = text_emb @ text_emb.T

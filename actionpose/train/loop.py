@@ -121,6 +121,7 @@ def _train(cfg, run_dir, resume, init_from, motions, progress, info, device) -> 
     elif has_checkpoint(run_dir) and not resume:
         raise FileExistsError(f"{run_dir}: already holds a checkpoint; pass --resume to continue it or choose a new --run")
 
+    torch.manual_seed(cfg.train.seed)  # the initialisation is part of the run's identity
     bundle = build_bundle(cfg, train_m, init_from=init_from, device=device,
                           resume=(ckpt_tensors, ckpt_meta) if ckpt_tensors is not None else None)
     if info.is_main:
@@ -217,11 +218,11 @@ def _train(cfg, run_dir, resume, init_from, motions, progress, info, device) -> 
 
         if info.is_main and (step % cfg.train.log_every == 0 or step == cfg.train.max_steps):
             dt = max(time.time() - t_log, 1e-9)
-            rec = {"step": step, "split": "train", "loss": float(loss), "lr": opt.param_groups[0]["lr"],
+            rec = {"step": step, "split": "train", "loss": float(loss.detach()), "lr": opt.param_groups[0]["lr"],
                    "grad_norm": gnorm, "clips_per_s": clips_since / dt, **{k: float(v) for k, v in parts.items()}}
             append_metrics(run_dir, rec)
             if bar is not None:
-                bar.set_postfix(loss=f"{float(loss):.4f}", clips_s=f"{rec['clips_per_s']:.0f}")
+                bar.set_postfix(loss=f"{rec['loss']:.4f}", clips_s=f"{rec['clips_per_s']:.0f}")
             t_log, clips_since = time.time(), 0
         if bar is not None:
             bar.update(1)
