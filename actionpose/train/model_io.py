@@ -61,7 +61,7 @@ class ModelBundle:
             "vocab_field": self.vocab.field if self.vocab else "",
             "sentences": self.sentences,
             "frozen_align": self.frozen_align,
-            "align_mode": cfg.align.mode,
+            "align_mode": self.aligner.cfg.mode if self.aligner is not None else cfg.align.mode,
             "text_model": self.text_model,
         }
 
