@@ -104,7 +104,7 @@ def run_ablation(spec: AblationSpec, progress: bool = True) -> str:
         steps_f = max(1, int(spec.finetune_minutes * 60 / sec_f))
     rows = []
     for seed in range(spec.seeds):
-        def over(steps: int) -> dict:
+        def over(steps: int, seed: int = seed) -> dict:
             return _merge(spec.overrides, {"train": {"max_steps": steps, "seed": seed,
                                                      "val_every": max(1, steps // 4), "ckpt_every": max(1, steps // 4)}})
         for variant in variants:

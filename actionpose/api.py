@@ -57,11 +57,11 @@ def format_train_result(res: TrainResult) -> str:
 
 
 def import_motionbert(checkpoint: str | Path, out: str | Path, size: str | None = None,
-                      heads: int | None = None) -> Path:
+                      heads: int | None = None, config_json: str | Path | None = None) -> Path:
     """A released MotionBERT DSTformer checkpoint -> a normal run folder (safetensors + config)."""
     from .model.lifter import build_lifter
     from .model.motionbert import import_checkpoint
-    model_cfg, backbone_sd, provenance = import_checkpoint(Path(checkpoint), size=size, heads=heads)
+    model_cfg, backbone_sd, provenance = import_checkpoint(Path(checkpoint), size=size, heads=heads, config_json=config_json)
     lifter = build_lifter(model_cfg, None)
     lifter.backbone.load_state_dict(backbone_sd, strict=True)
     cfg = make_config("tiny", "motionbert-style")

@@ -91,7 +91,7 @@ def cmd_infer(args) -> int:
 
 def cmd_import(args) -> int:
     from .api import import_motionbert
-    out = import_motionbert(args.checkpoint, args.out, size=args.size, heads=args.heads)
+    out = import_motionbert(args.checkpoint, args.out, size=args.size, heads=args.heads, config_json=args.config_json)
     print(f"imported {args.checkpoint} -> run folder {out}")
     return 0
 
@@ -171,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--size", default=None, choices=["base", "lite"])
     p.add_argument("--heads", type=int, default=None, help="attention heads (not inferable from shapes; base/lite use 8)")
+    p.add_argument("--config-json", default=None, help="MotionBERT-style constructor sizes (JSON), for non-released sizes")
     p.set_defaults(func=cmd_import)
 
     p = sub.add_parser("bench", help="speed/memory/utilisation benchmark")

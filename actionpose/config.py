@@ -22,11 +22,11 @@ class ModelConfig:
     preset: str = "tiny"
     dim_in: int = 3
     dim_out: int = 3
-    dim_feat: int = 128
+    dim_feat: int = 64
     dim_rep: int = 128
     depth: int = 3
     num_heads: int = 2
-    mlp_ratio: float = 4.0
+    mlp_ratio: float = 2.0
     num_joints: int = 17
     maxlen: int = 81  # T: frames per clip; the lifter accepts any length <= maxlen
     drop_rate: float = 0.0
@@ -39,10 +39,11 @@ class ModelConfig:
 
 
 MODEL_PRESETS: dict[str, dict[str, Any]] = {
-    # tiny: CPU tests and demo. Width 128 with head dim 64 (as base) and MLP ratio 4 (as lite): on
-    # 2 CPU cores narrower layers leave the GEMMs too small to run near the matmul peak (width 64
-    # ran at ~45 % of it, width 128 / ratio 4 at ~65 %, see benchmarks/README.md).
-    "tiny": dict(dim_feat=128, dim_rep=128, depth=3, num_heads=2, mlp_ratio=4.0, maxlen=81),
+    # tiny (CPU training, tests and the demo): width 64 keeps a 16-clip x 81-frame training step near
+    # 1 s on 2 CPU cores (~17 clips/s), so pretraining is meaningful in minutes. Wider GEMMs use the
+    # cores better (width 192: ~70 % of the matmul peak vs ~45 % here, benchmarks/README.md) but each
+    # step costs ~10x more FLOPs, i.e. ~10x fewer clips per minute: trainability wins for this preset.
+    "tiny": dict(dim_feat=64, dim_rep=128, depth=3, num_heads=2, mlp_ratio=2.0, maxlen=81),
     "lite": dict(dim_feat=256, dim_rep=512, depth=5, num_heads=8, mlp_ratio=4.0, maxlen=243),
     "base": dict(dim_feat=512, dim_rep=512, depth=5, num_heads=8, mlp_ratio=2.0, maxlen=243),
 }
@@ -130,7 +131,7 @@ class OptimConfig:
 class DataConfig:
     path: str = ""  # prepared data dir; empty = the bundled Bandai-Namco subset
     stride: int = 27  # frames between consecutive training windows
-    batch_size: int = 32
+    batch_size: int = 16  # clips per step per process (GPU users: --batch-size 32+)
     num_workers: int = 0
     train_split: str = "train"
     val_split: str = "val"

@@ -1,7 +1,6 @@
 """Evaluation protocol tables on the bundled data and on a Human3.6M-layout fixture."""
 import json
 
-import numpy as np
 import pytest
 
 from actionpose import api

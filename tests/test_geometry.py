@@ -50,7 +50,7 @@ def test_h36m_projection_reproduces_genuine_2d():
 
 @needs_shared
 def test_h36m_world_camera_round_trip_and_world_frame():
-    for subject, cam, x_cam_mm, uv in _frames():
+    for _subject, cam, x_cam_mm, uv in _frames():
         world = camera_to_world(x_cam_mm, cam.R_world_to_cam, cam.T_world_mm)
         back = world_to_camera(world, cam.R_world_to_cam, cam.T_world_mm)
         np.testing.assert_allclose(back, x_cam_mm, atol=1e-9)

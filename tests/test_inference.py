@@ -1,6 +1,5 @@
 """In-the-wild inference: keypoint files of any length -> 3D per frame + action text per window."""
 import json
-import resource
 import subprocess
 import sys
 

@@ -13,7 +13,10 @@ from safetensors.torch import load_file, save_file
 
 from actionpose.model.lifter import build_lifter
 from actionpose.model.motionbert import (
-    check_and_map, import_checkpoint, infer_size, load_reference_state_dict,
+    check_and_map,
+    import_checkpoint,
+    infer_size,
+    load_reference_state_dict,
 )
 
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "motionbert"

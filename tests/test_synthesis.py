@@ -2,7 +2,7 @@ import numpy as np
 
 from actionpose.config import NoiseConfig, SynthConfig
 from actionpose.data.synthesis import (
-    add_noise, encode_sample, fixed_views, flip_array, flip_sample, random_view, render, synthesize,
+    add_noise, fixed_views, flip_array, flip_sample, random_view, render, synthesize,
 )
 from actionpose.geometry import denormalize_screen
 from actionpose.skeleton import H36M17_LR_PAIRS
@@ -58,9 +58,9 @@ def test_flip_swaps_left_and_right_and_is_an_involution():
     view = random_view(rng, SynthConfig(), np.zeros(3))
     s = synthesize(_pose() - [0, 0, 1000], view)
     f = flip_sample(s)
-    for l, r in H36M17_LR_PAIRS:
-        np.testing.assert_allclose(f.y3d[:, l, 0], -s.y3d[:, r, 0])
-        np.testing.assert_allclose(f.x2d[:, l, 1], s.x2d[:, r, 1])
+    for lj, r in H36M17_LR_PAIRS:
+        np.testing.assert_allclose(f.y3d[:, lj, 0], -s.y3d[:, r, 0])
+        np.testing.assert_allclose(f.x2d[:, lj, 1], s.x2d[:, r, 1])
     ff = flip_sample(f)
     np.testing.assert_allclose(ff.x2d, s.x2d)
     np.testing.assert_allclose(flip_array(flip_array(s.y3d)), s.y3d)

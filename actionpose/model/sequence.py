@@ -67,7 +67,7 @@ def predict_sequence(net: torch.nn.Module, x2d: np.ndarray, maxlen: int, *, flip
         x = torch.from_numpy(np.stack([x2d[s:e] for s, e in chunk])).to(device)
         res = _run(net, x, flip)
         y = res["y3d"].cpu().numpy()
-        for (s, e), yi in zip(chunk, y):
+        for (s, _e), yi in zip(chunk, y):
             blender.add(s, yi)
         if "motion_emb" in res:
             embs.append(res["motion_emb"].cpu().numpy())
