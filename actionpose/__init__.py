@@ -6,6 +6,8 @@ resolved lazily so `import actionpose` stays fast and does not import torch unti
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 
 __version__ = "0.1.0"
 
@@ -29,8 +31,13 @@ _EXPORTS = {
     "evaluate": "actionpose.evaluate", "format_report": "actionpose.evaluate",
     "Predictor": "actionpose.inference", "InferenceResult": "actionpose.inference",
     "extract_embeddings": "actionpose.embeddings", "project_2d": "actionpose.embeddings",
-    "EmbeddingSet": "actionpose.embeddings", "embed_texts": "actionpose.text.cache",
+    "EmbeddingSet": "actionpose.embeddings", "recognition_from_embeddings": "actionpose.embeddings",
+    "embed_texts": "actionpose.text.cache",
     "label_to_sentence": "actionpose.text.templates",
+    # skeleton and geometry (used by the notebooks to explain the data)
+    "H36M17_NAMES": "actionpose.skeleton", "BODY_PARTS": "actionpose.skeleton",
+    "project_camera": "actionpose.geometry", "normalize_screen": "actionpose.geometry",
+    "denormalize_screen": "actionpose.geometry",
 }
 _ALIASES = {"describe_mask": "describe"}
 
@@ -40,8 +47,26 @@ __all__ = sorted(_EXPORTS)
 def __getattr__(name: str):
     if name in _EXPORTS:
         mod = importlib.import_module(_EXPORTS[name])
-        return getattr(mod, _ALIASES.get(name, name))
+        value = getattr(mod, _ALIASES.get(name, name))
+        globals()[name] = value  # resolved once
+        return value
     raise AttributeError(f"module 'actionpose' has no attribute {name!r}")
+
+
+class _Package(types.ModuleType):
+    """Keeps public names that equal a submodule's name (`evaluate`) bound to the API object: the
+    import system binds every submodule on its package when first imported, which would otherwise
+    turn `actionpose.evaluate` into the module as soon as anything imports `actionpose.evaluate`
+    (e.g. `actionpose.format_report`). The submodule stays importable (`from actionpose.evaluate
+    import ...` reads sys.modules)."""
+
+    def __setattr__(self, name: str, value) -> None:
+        if name in _EXPORTS and isinstance(value, types.ModuleType) and value.__name__ == f"{__name__}.{name}":
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 def __dir__():

@@ -211,7 +211,7 @@ def format_report(report: EvalReport) -> str:
         "",
         report.summary.to_string(index=False, float_format=lambda v: f"{v:.2f}"),
         "",
-        f"per action ({h['aggregation']}):",
+        f"{h['aggregation']}:",
         report.per_action.to_string(float_format=lambda v: f"{v:.1f}"),
     ]
     if report.recognition:
