@@ -237,7 +237,7 @@ def _train(cfg, run_dir, resume, init_from, motions, progress, info, device) -> 
         _check_ranks_agree(model, info, device, run_dir, step)
     if last_saved != step or not has_checkpoint(run_dir):
         checkpoint(step)
-    if val_ds is not None and (last_val is None or last_val.get("step") != step):
+    if val_ds is not None and cfg.train.val_every > 0 and (last_val is None or last_val.get("step") != step):
         last_val = _validate(bundle, val_ds, cfg, device, run_dir, step, info)
     return TrainResult(run_dir, step, stopped_by, last_val, time.time() - t_start)
 
