@@ -117,3 +117,68 @@ def _label_colors(sel_labels: np.ndarray, all_labels: np.ndarray) -> list[str]:
                "#e6550d", "#31a354", "#756bb1", "#636363"]
     uniq = sorted(set(all_labels.tolist()))
     return [palette[uniq.index(lab) % len(palette)] for lab in sel_labels.tolist()]
+
+
+def pose2d_figure(x2d: np.ndarray, hidden: np.ndarray | None = None, title: str = "") -> go.Figure:
+    """One 2D pose `[17, 2+]` in screen-normalised coordinates (y down), drawn upright. Joints with
+    `hidden[j]` True (or confidence 0 in a third column) are drawn as grey crosses at `x2d`'s position
+    and their bones dashed, so a masked input can be shown over the clean one."""
+    p = np.asarray(x2d, dtype=float)
+    hid = np.zeros(len(p), dtype=bool) if hidden is None else np.asarray(hidden, dtype=bool).copy()
+    if hidden is None and p.shape[-1] > 2:
+        hid |= p[:, 2] <= 0
+    uv = np.stack([p[:, 0], -p[:, 1]], axis=-1)
+    fig = go.Figure()
+    for show_hidden, name, dash, color in ((False, "visible", "solid", "#1f77b4"), (True, "hidden", "dot", "#bbbbbb")):
+        xs, ys = [], []
+        for j, par in enumerate(H36M17_PARENTS):
+            if par < 0 or (hid[j] or hid[par]) != show_hidden:
+                continue
+            xs += [uv[par, 0], uv[j, 0], None]
+            ys += [uv[par, 1], uv[j, 1], None]
+        if xs:
+            fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name=f"{name} bones",
+                                     line=dict(color=color, dash=dash, width=3), hoverinfo="skip"))
+    for sel, name, symbol, color in ((~hid, "visible joints", "circle", "#1f77b4"), (hid, "hidden joints", "x", "#999999")):
+        if sel.any():
+            fig.add_trace(go.Scatter(x=uv[sel, 0], y=uv[sel, 1], mode="markers", name=name,
+                                     marker=dict(symbol=symbol, size=8, color=color),
+                                     text=[H36M17_NAMES[j] for j in np.flatnonzero(sel)],
+                                     hovertemplate="%{text}<extra></extra>"))
+    fig.update_layout(title=title, margin=dict(l=10, r=10, t=40, b=10), showlegend=bool(hid.any()))
+    fig.update_yaxes(scaleanchor="x", scaleratio=1)
+    return fig
+
+
+MASK_KINDS = ("visible", "random joint", "random frame", "body part", "time window")
+_MASK_COLORS = ("#f0f0f0", "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728")
+
+
+def mask_figure(kinds: np.ndarray, title: str = "") -> go.Figure:
+    """Which keypoints a clip's masks hide: `kinds [T, 17]` integer codes indexing `MASK_KINDS`
+    (0 = visible), drawn as a joints × frames map."""
+    k = np.asarray(kinds, dtype=int)
+    n = len(MASK_KINDS)
+    # A discrete colour scale: each code owns one equal band of [0, 1].
+    scale = []
+    for i, c in enumerate(_MASK_COLORS):
+        scale += [[i / n, c], [(i + 1) / n, c]]
+    fig = go.Figure(go.Heatmap(
+        z=k.T, x=np.arange(k.shape[0]), y=list(H36M17_NAMES[: k.shape[1]]), zmin=-0.5, zmax=n - 0.5,
+        colorscale=scale, customdata=np.array(MASK_KINDS, dtype=object)[k.T],
+        hovertemplate="frame %{x}, %{y}: %{customdata}<extra></extra>",
+        colorbar=dict(tickvals=list(range(n)), ticktext=list(MASK_KINDS), title="")))
+    fig.update_layout(title=title, xaxis_title="frame", margin=dict(l=10, r=10, t=40, b=10))
+    return fig
+
+
+def curves_figure(series: dict[str, tuple[np.ndarray, np.ndarray]], title: str = "", xaxis_title: str = "step",
+                  yaxis_title: str = "", log_y: bool = False) -> go.Figure:
+    """Named curves, each its own `(x, y)` (training curves logged at different steps, per-window scores)."""
+    fig = go.Figure()
+    for name, (x, y) in series.items():
+        fig.add_trace(go.Scatter(x=np.asarray(x), y=np.asarray(y, dtype=float), mode="lines+markers",
+                                 name=name, marker=dict(size=4)))
+    fig.update_layout(title=title, xaxis_title=xaxis_title, yaxis_title=yaxis_title,
+                      margin=dict(l=10, r=10, t=40, b=10), yaxis_type="log" if log_y else "linear")
+    return fig
