@@ -19,7 +19,7 @@ import time
 from typing import Any
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode, mm_flop, sdpa_backward_flop_count, sdpa_flop_count
+from torch.utils.flop_counter import FlopCounterMode, mm_flop, sdpa_flop_count
 
 from .config import MODEL_PRESETS, ModelConfig
 from .model.lifter import build_lifter, count_parameters
@@ -68,31 +68,55 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+
+def _heap_in_use_fn():
+    """`() -> bytes` of heap memory in use (glibc mallinfo2: allocated chunks + mmapped blocks),
+    which, unlike RSS, drops when memory is freed even if the allocator keeps it; None if the C
+    library has no mallinfo2 (then RSS is used)."""
+    try:
+        fn = ctypes.CDLL("libc.so.6").mallinfo2
+    except (OSError, AttributeError):
+        return None
+    fn.restype = _MallInfo2
+
+    def in_use() -> int:
+        info = fn()
+        return int(info.uordblks + info.hblkhd)
+    return in_use
+
+
 def _rss_bytes() -> int:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
 class _PeakMemory:
-    """Peak memory of a phase above its starting level: CUDA allocator peak on GPU; on CPU the
-    process RSS sampled every 2 ms (torch's CPU allocations are invisible to tracemalloc, and
-    ru_maxrss is a whole-process high-water mark that earlier phases may already have set)."""
+    """Peak memory of one step above its starting level. GPU: the CUDA allocator's peak. CPU: heap
+    bytes in use (or RSS without glibc), sampled every millisecond by a thread — torch's CPU
+    allocations are invisible to tracemalloc, and ru_maxrss is a process-wide high-water mark.
+    The sampling thread competes with the compute threads, so probed steps are never timed."""
 
     def __init__(self, device: torch.device):
         self.device = device
         self.peak = 0
+        self.measure = _heap_in_use_fn() or _rss_bytes
 
     def __enter__(self):
         if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
             torch.cuda.reset_peak_memory_stats(self.device)
             self.base = torch.cuda.memory_allocated(self.device)
             return self
-        self.base = self.peak = _rss_bytes()
+        self.base = self.peak = self.measure()
         self._stop = threading.Event()
 
         def poll():
-            while not self._stop.wait(0.002):
-                self.peak = max(self.peak, _rss_bytes())
+            while not self._stop.wait(0.001):
+                self.peak = max(self.peak, self.measure())
 
         self._thread = threading.Thread(target=poll, daemon=True)
         self._thread.start()
@@ -100,11 +124,12 @@ class _PeakMemory:
 
     def __exit__(self, *exc):
         if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
             self.peak = torch.cuda.max_memory_allocated(self.device)
         else:
             self._stop.set()
             self._thread.join()
-            self.peak = max(self.peak, _rss_bytes())
+            self.peak = max(self.peak, self.measure())
         self.bytes = max(0, self.peak - self.base)
         return False
 
@@ -142,24 +167,33 @@ def _resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-def _time_steps(step, steps: int, warmup: int, device: torch.device) -> tuple[list[float], int]:
-    """Run one step under the memory probe, `warmup` more, then `steps` timed ones.
+def _time_steps(step, steps: int, warmup: int, device: torch.device,
+                shapes: list[tuple[int, int, int]]) -> tuple[list[float], int, dict]:
+    """Run two untimed steps (the second under the memory probe), `warmup` more, then `steps`
+    timed ones; measure the
+    matmul peak before, halfway through and after the timed steps and keep the best, so that a
+    burst of load from elsewhere cannot depress the peak alone (and flatter the utilisation).
 
     Memory is probed on an untimed step only: the probe's sampling thread, waking every 2 ms,
     would steal a core from OpenMP's worker threads (2 threads on 2 cores) and slow every op
     that waits at a barrier — it cost ~10 % of a step when it ran during the timed ones."""
+    step()  # the first step allocates optimizer state and packing buffers: probe the steady state
     with _PeakMemory(device) as mem:
         step()
     for _ in range(warmup):
         step()
+    peaks = [matmul_peak(shapes, device)]
     _sync(device)
     times = []
-    for _ in range(steps):
+    for i in range(steps):
+        if i == steps // 2 and steps > 1:
+            peaks.append(matmul_peak(shapes, device))
         t0 = time.perf_counter()
         step()
         _sync(device)
         times.append(time.perf_counter() - t0)
-    return times, mem.bytes
+    peaks.append(matmul_peak(shapes, device))
+    return times, mem.bytes, max(peaks, key=lambda p: p["flops_per_s"])
 
 
 def _mpjpe(y: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -235,11 +269,10 @@ def bench(preset: str = "tiny", batch_size: int | None = None, seq_len: int | No
             flops = count_flops(lambda: eager(x1))
             if compile:
                 result["compile_infer_s"] = first_call(lambda: model(x1))
-            shapes = _model_gemm_shapes(cfg, cfg.maxlen * J)
-            peak = matmul_peak(shapes, dev)
-            times, mem_bytes = _time_steps(lambda: model(x1), infer_steps, warmup, dev)
-        peak = max(peak, matmul_peak(shapes, dev), key=lambda p: p["flops_per_s"])
+            times, mem_bytes, peak = _time_steps(lambda: model(x1), infer_steps, warmup, dev,
+                                                 _model_gemm_shapes(cfg, cfg.maxlen * J))
         result["infer"] = _summary(times, flops, peak, mem_bytes, batch=1, seq_len=cfg.maxlen)
+        result["infer"]["state_bytes"] = _state_bytes(model, None)
 
     if train:
         x = torch.randn(B, T, J, 3, device=dev)
@@ -257,17 +290,35 @@ def bench(preset: str = "tiny", batch_size: int | None = None, seq_len: int | No
         eager.zero_grad(set_to_none=True)
         if compile:
             result["compile_train_s"] = first_call(step)
-        shapes = _model_gemm_shapes(cfg, B * T * J)
-        peak = matmul_peak(shapes, dev)  # before and after the timed steps, the better of the two
-        times, mem_bytes = _time_steps(step, steps, warmup, dev)
-        peak = max(peak, matmul_peak(shapes, dev), key=lambda p: p["flops_per_s"])
+        times, mem_bytes, peak = _time_steps(step, steps, warmup, dev, _model_gemm_shapes(cfg, B * T * J))
         result["train"] = _summary(times, flops, peak, mem_bytes, batch=B, seq_len=T)
+        result["train"]["state_bytes"] = _state_bytes(model, opt)
+    # One machine peak for the whole run: the best GEMM rate seen in any phase (phases use
+    # different GEMM sizes; the larger ones usually run faster, which is the honest denominator).
+    best = max((result[k] for k in ("infer", "train") if k in result), key=lambda r: r["peak_flops_per_s"])
+    for k in ("infer", "train"):
+        if k in result:
+            r = result[k]
+            r["phase_peak_flops_per_s"] = r["peak_flops_per_s"]
+            r["peak_flops_per_s"], r["peak_shape"] = best["peak_flops_per_s"], best["peak_shape"]
+            r["utilisation"] = r["flops_per_s"] / r["peak_flops_per_s"]
+            r["utilisation_best"] = r["flops"] / r["time_s_min"] / r["peak_flops_per_s"]
     result["maxrss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     return result
 
 
-# Batch sizes at which the presets keep the GEMMs large enough to run near peak on a CPU.
-_DEFAULT_BATCH = {"tiny": 4, "lite": 2, "base": 1}
+# Default batch per preset: tiny as CPU training runs it (DataConfig.batch_size); the larger
+# presets at the smallest batch that keeps their GEMMs large (a CPU step takes seconds).
+_DEFAULT_BATCH = {"tiny": 16, "lite": 2, "base": 1}
+
+
+def _state_bytes(model: torch.nn.Module, opt: torch.optim.Optimizer | None) -> int:
+    """Bytes held between steps: parameters (+ optimizer state)."""
+    n = sum(p.numel() * p.element_size() for p in model.parameters())
+    if opt is not None:
+        n += sum(v.numel() * v.element_size() for st in opt.state.values() for v in st.values()
+                 if isinstance(v, torch.Tensor))
+    return n
 
 
 def _adamw(model: torch.nn.Module) -> torch.optim.Optimizer:
@@ -303,10 +354,11 @@ def _cpu_name() -> str:
 
 def format_bench(result: dict) -> str:
     """Human-readable multi-line summary of a `bench` result."""
-    lines = [f"preset {result['preset']} ({result['params_backbone']:,} backbone params), "
-             f"device {result['device']} [{result['cpu']}, {result['threads']} threads], torch {result['torch']}, "
-             f"attention {result['attention']}, compile {result['compile']}, "
-             f"allocator tuned {result.get('allocator_tuned', False)}"]
+    header = (f"preset {result['preset']} ({result['params_backbone']:,} backbone params), "
+              f"device {result['device']} [{result['cpu']}, {result['threads']} threads], torch {result['torch']}, "
+              f"attention {result['attention']}, compile {result['compile']}, "
+              f"allocator tuned {result.get('allocator_tuned', False)}")
+    lines = [header]
     comp = [f"{result[k]:.1f} s {what}" for k, what in (("compile_infer_s", "inference graph"),
                                                       ("compile_train_s", "training graph")) if k in result]
     if comp:
@@ -321,5 +373,6 @@ def format_bench(result: dict) -> str:
             f"{r['clips_per_s']:.2f} clips/s, {r['flops'] / 1e9:.2f} GFLOP counted, "
             f"{r['flops_per_s'] / 1e9:.1f} GFLOP/s = {100 * r['utilisation']:.0f} % (best step "
             f"{100 * r['utilisation_best']:.0f} %) of matmul peak "
-            f"{r['peak_flops_per_s'] / 1e9:.1f} GFLOP/s, peak mem +{r['peak_mem_bytes'] / 2**20:.0f} MiB")
+            f"{r['peak_flops_per_s'] / 1e9:.1f} GFLOP/s; memory: {r['state_bytes'] / 2**20:.0f} MiB state "
+            f"+ {r['peak_mem_bytes'] / 2**20:.0f} MiB peak within a step")
     return "\n".join(lines)

@@ -24,7 +24,10 @@ INIT_SCHEMES = ("reference", "torch")
 
 
 class DropPath(nn.Module):
-    """Stochastic depth: drop a whole residual branch per sample (training only)."""
+    """Stochastic depth: drop a residual branch for a whole frame of a clip (training only).
+
+    Per (clip, frame), not per clip: the reference holds tokens as `[B·T, J, C]` and drops per
+    row of that, so this keeps its regularisation strength. x `[B, T, J, C]`."""
 
     def __init__(self, p: float = 0.0):
         super().__init__()
@@ -34,7 +37,7 @@ class DropPath(nn.Module):
         if self.p == 0.0 or not self.training:
             return x
         keep = 1.0 - self.p
-        mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep)
+        mask = x.new_empty(x.shape[:2] + (1,) * (x.ndim - 2)).bernoulli_(keep)
         return x * mask / keep
 
 
@@ -63,31 +66,42 @@ class _QKVProjection(torch.autograd.Function):
     Separate outputs let the temporal attention view (J, heads) as one axis without copying. The
     custom backward keeps this as cheap as one fused Linear: grad_x accumulates the three GEMMs in
     place (GEMM beta = 1) instead of summing three [N, C] tensors, and the weight gradient is
-    written straight into its three row blocks.
+    written straight into its three row blocks. Under autocast the inputs are cast once to the
+    autocast dtype (as F.linear would be) and the backward runs in that dtype, since autocast is
+    not active during the backward pass.
     """
 
     @staticmethod
     def forward(ctx, x, weight, bias):
+        dtypes = (x.dtype, weight.dtype, bias.dtype)
+        dev = x.device.type
+        if torch.is_autocast_enabled(dev):
+            dt = torch.get_autocast_dtype(dev)
+            x, weight, bias = x.to(dt), weight.to(dt), bias.to(dt)
         C = x.shape[1]
         ctx.save_for_backward(x, weight)
-        return tuple(torch.addmm(bias[i * C:(i + 1) * C], x, weight[i * C:(i + 1) * C].t()) for i in range(3))
+        ctx.dtypes = dtypes
+        with torch.autocast(dev, enabled=False):
+            return tuple(torch.addmm(bias[i * C:(i + 1) * C], x, weight[i * C:(i + 1) * C].t())
+                         for i in range(3))
 
     @staticmethod
     def backward(ctx, gq, gk, gv):
         x, weight = ctx.saved_tensors
         C = x.shape[1]
-        grads = [g if g is not None else torch.zeros_like(x) for g in (gq, gk, gv)]
-        grads = [g.reshape(-1, C) for g in grads]
+        grads = [(g if g is not None else torch.zeros_like(x)).reshape(-1, C).to(x.dtype) for g in (gq, gk, gv)]
         gx = gw = gb = None
         if ctx.needs_input_grad[0]:
             gx = grads[0] @ weight[:C]
             gx.addmm_(grads[1], weight[C:2 * C]).addmm_(grads[2], weight[2 * C:])
+            gx = gx.to(ctx.dtypes[0])
         if ctx.needs_input_grad[1]:
             gw = torch.empty_like(weight)
             for i, g in enumerate(grads):
                 torch.mm(g.t(), x, out=gw[i * C:(i + 1) * C])
+            gw = gw.to(ctx.dtypes[1])
         if ctx.needs_input_grad[2]:
-            gb = torch.cat([g.sum(0) for g in grads])
+            gb = torch.cat([g.sum(0) for g in grads]).to(ctx.dtypes[2])
         return gx, gw, gb
 
 
@@ -227,7 +241,7 @@ class DSTformer(nn.Module):
         self.joints_embed = nn.Linear(dim_in, dim_feat)
         # stochastic depth grows linearly with depth (plain floats: also works on the meta device)
         dpr = [drop_path_rate * i / (depth - 1) if depth > 1 else 0.0 for i in range(depth)]
-        kw = dict(impl=attention, drop=drop_rate, attn_drop=attn_drop_rate)
+        kw = {"impl": attention, "drop": drop_rate, "attn_drop": attn_drop_rate}
         self.blocks_st = nn.ModuleList(
             [Block(dim_feat, num_heads, mlp_ratio, "st", drop_path=dpr[i], **kw) for i in range(depth)])
         self.blocks_ts = nn.ModuleList(
@@ -277,15 +291,17 @@ class DSTformer(nn.Module):
         C = self.dim_feat
         dw = fuse.weight[0] - fuse.weight[1]  # [2C]
         logit = h_st @ dw[:C] + h_ts @ dw[C:] + (fuse.bias[0] - fuse.bias[1])  # [B, T, J]
-        return torch.lerp(h_ts, h_st, torch.sigmoid(logit).unsqueeze(-1))
+        dt = torch.promote_types(h_st.dtype, h_ts.dtype)  # under autocast the logit may be bf16
+        return torch.lerp(h_ts.to(dt), h_st.to(dt), torch.sigmoid(logit).unsqueeze(-1).to(dt))
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """x `[B, T, J, dim_in]` → features after the final norm `[B, T, J, dim_feat]`."""
         self.check_input(x)
         T = x.shape[1]
-        h = self.joints_embed(x) + self.pos_embed + self.temp_embed[:, :T]
-        if self.drop_rate and self.training:
+        h = self.joints_embed(x) + self.pos_embed
+        if self.drop_rate and self.training:  # as in the reference: before the temporal embedding
             h = F.dropout(h, self.drop_rate, True)
+        h = h + self.temp_embed[:, :T]
         for i in range(self.depth):
             h = self._fuse(i, self.blocks_st[i](h), self.blocks_ts[i](h))
         return self.norm(h)

@@ -60,6 +60,10 @@ class Lifter(nn.Module):
             out["motion_emb"] = self.motion_head(rep)
         return out
 
+    def get_representation(self, x2d: torch.Tensor) -> torch.Tensor:
+        """x2d `[B, T, 17, 3]` → rep `[B, T, 17, D_rep]` (skips the heads)."""
+        return self.backbone.get_representation(x2d)
+
     def backbone_state_dict(self) -> dict[str, torch.Tensor]:
         """The backbone's weights under MotionBERT's key names."""
         return self.backbone.state_dict()

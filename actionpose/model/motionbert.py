@@ -70,7 +70,9 @@ def load_reference_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         raise FileNotFoundError(f"{path}: no such checkpoint file")
     obj = _read_file(path)
     if not isinstance(obj, dict):
-        raise ValueError(f"{path}: expected a dict of tensors or a checkpoint dict, found {type(obj).__name__}")
+        # ValueError, not TypeError: the CLI reports ValueErrors about user files as one-line errors
+        raise ValueError(  # noqa: TRY004
+            f"{path}: expected a dict of tensors or a checkpoint dict, found {type(obj).__name__}")
     sd = obj
     for key in _CONTAINER_KEYS:
         if key in obj and isinstance(obj[key], dict):
@@ -87,12 +89,12 @@ def load_reference_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     non_tensor = [k for k, v in sd.items() if not isinstance(v, torch.Tensor)]
     if non_tensor:
         raise ValueError(f"{path}: state dict has non-tensor entries {_first(map(str, non_tensor))}")
-    return {(k[len("module."):] if k.startswith("module.") else k): v for k, v in tensors.items()}
+    return {k.removeprefix("module."): v for k, v in tensors.items()}
 
 
 def _shape(sd: dict, key: str, where: str) -> tuple[int, ...]:
     if key not in sd:
-        raise KeyError(f"{where}: key {key!r} missing")
+        raise ValueError(f"{where}: key {key!r} missing")
     return tuple(sd[key].shape)
 
 
@@ -125,8 +127,8 @@ def infer_size(state_dict: dict[str, torch.Tensor], heads: int | None = None,
         json_cfg = json.loads(Path(config_json).read_text())
         if not isinstance(json_cfg, dict) or "num_heads" not in json_cfg:
             raise ValueError(f"{config_json}: expected a JSON object with 'num_heads'")
-        inferred = dict(dim_in=dim_in, dim_out=dim_out, dim_feat=dim_feat, dim_rep=dim_rep, depth=depth,
-                        num_joints=num_joints, maxlen=maxlen, mlp_ratio=mlp_ratio)
+        inferred = {"dim_in": dim_in, "dim_out": dim_out, "dim_feat": dim_feat, "dim_rep": dim_rep,
+                    "depth": depth, "num_joints": num_joints, "maxlen": maxlen, "mlp_ratio": mlp_ratio}
         for k, v in inferred.items():
             if k in json_cfg and float(json_cfg[k]) != float(v):
                 raise ValueError(f"{config_json}: {k} = {json_cfg[k]} but the weights have {k} = {v}")
