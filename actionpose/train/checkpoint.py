@@ -22,6 +22,7 @@ CKPT_JSON = "checkpoint.json"
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.chmod(tmp, 0o644)  # mkstemp creates 0600; run folders are meant to be shared/read
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -44,6 +45,7 @@ def save_checkpoint(run_dir: Path, tensors: dict[str, torch.Tensor], meta: dict)
     path = run_dir / CKPT_NAME
     fd, tmp = tempfile.mkstemp(dir=run_dir, prefix=f".{CKPT_NAME}.", suffix=".tmp")
     os.close(fd)
+    os.chmod(tmp, 0o644)
     try:
         clean = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
         save_file(clean, tmp, metadata={"actionpose": json.dumps(meta)})
