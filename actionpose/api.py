@@ -1,7 +1,6 @@
 """The public, task-level API used by the CLI, notebooks and the app."""
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 from .config import RunConfig, _merge, from_dict, make_config, to_dict
@@ -77,11 +76,3 @@ def import_motionbert(checkpoint: str | Path, out: str | Path, size: str | None 
     tensors = {f"lifter.{k}": v for k, v in lifter.state_dict().items()}
     save_checkpoint(out, tensors, meta)
     return out
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()

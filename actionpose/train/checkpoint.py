@@ -19,20 +19,26 @@ CKPT_NAME = "checkpoint.safetensors"
 CKPT_JSON = "checkpoint.json"
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
+def _atomic_replace(path: Path, write) -> None:
+    """Write through `write(tmp_path)` to a temp file beside `path`, fsync, then rename over it:
+    a kill at any moment leaves either the old file or the new one, never a partial file."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
     os.chmod(tmp, 0o644)  # mkstemp creates 0600; run folders are meant to be shared/read
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
+        write(tmp)
+        with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    _atomic_replace(path, lambda tmp: Path(tmp).write_bytes(data))
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -43,19 +49,8 @@ def save_checkpoint(run_dir: Path, tensors: dict[str, torch.Tensor], meta: dict)
     """Write `checkpoint.safetensors` (+ json mirror) atomically; `meta` must be JSON-serialisable."""
     run_dir = Path(run_dir)
     path = run_dir / CKPT_NAME
-    fd, tmp = tempfile.mkstemp(dir=run_dir, prefix=f".{CKPT_NAME}.", suffix=".tmp")
-    os.close(fd)
-    os.chmod(tmp, 0o644)
-    try:
-        clean = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
-        save_file(clean, tmp, metadata={"actionpose": json.dumps(meta)})
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    clean = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
+    _atomic_replace(path, lambda tmp: save_file(clean, tmp, metadata={"actionpose": json.dumps(meta)}))
     atomic_write_text(run_dir / CKPT_JSON, json.dumps(meta, indent=1))
     return path
 
