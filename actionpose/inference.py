@@ -24,6 +24,9 @@ from .train.model_io import ModelBundle, load_bundle
 from .train.runs import resolve_run
 
 
+PIXEL_THRESHOLD = 20.0  # |coordinate| above this without an image size = pixels (an error)
+
+
 @dataclass
 class InferenceResult:
     """y3d: `[N, 17, 3]` root-relative, the model's normalised units (one row per input frame).
@@ -108,7 +111,9 @@ class Predictor:
         missing = kp[..., 2] <= 0
         coords = kp[..., :2][~missing]
         if image_size is None:
-            if coords.size and np.abs(coords).max() > 2.0:
+            # Normalised coordinates stay within a few units even for joints off screen; pixel
+            # coordinates of any real image exceed this by far.
+            if coords.size and np.abs(coords).max() > PIXEL_THRESHOLD:
                 raise ValueError(f"{where}: coordinates look like pixels (max |x| = {np.abs(coords).max():.0f}) "
                                  "but no image size was given; pass --image-size W H")
             x = kp.copy()
