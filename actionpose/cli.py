@@ -60,11 +60,18 @@ def cmd_prepare(args) -> int:
     return 0
 
 
+def _is_main_rank() -> bool:
+    """Under torchrun only rank 0 prints the summary."""
+    import os
+    return os.environ.get("RANK", "0") == "0"
+
+
 def cmd_pretrain(args) -> int:
     from . import api
     res = api.pretrain(preset=args.preset, variant=args.variant, run=args.run, overrides=_overrides(args),
                        resume=args.resume, init_from=getattr(args, "from_run", None), progress=not args.no_progress)
-    print(api.format_train_result(res))
+    if _is_main_rank():
+        print(api.format_train_result(res))
     return 0
 
 
@@ -72,7 +79,8 @@ def cmd_finetune(args) -> int:
     from . import api
     res = api.finetune(from_run=args.from_run, run=args.run, overrides=_overrides(args), resume=args.resume,
                        preset=args.preset, progress=not args.no_progress)
-    print(api.format_train_result(res))
+    if _is_main_rank():
+        print(api.format_train_result(res))
     return 0
 
 
