@@ -1,6 +1,6 @@
 """Time preparing all Bandai-Namco clips (both archives) and reloading the prepared cache.
 
-    .venv/bin/python benchmarks/bench_prepare.py [--source DIR] [--out DIR] [--workers 2]
+    .venv/bin/python benchmarks/bench_prepare.py --source DIR [--out DIR] [--workers 2]
 
 Prints one JSON line: clips, frames, prepare seconds, reload seconds (with and without hash check),
 cache size, CPU count. Targets (issue: foundation data pipeline): prepare <= 60 s on 2 cores,
@@ -17,12 +17,14 @@ import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_SOURCE = ROOT.parent / "shared" / "data" / "bandai-namco"
+# The upstream archives: --source, or the folder named by $ACTIONPOSE_BANDAI_DIR.
+DEFAULT_SOURCE = Path(os.environ["ACTIONPOSE_BANDAI_DIR"]) if os.environ.get("ACTIONPOSE_BANDAI_DIR") else None
 
 
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--source", type=Path, default=DEFAULT_SOURCE)
+    ap.add_argument("--source", type=Path, default=DEFAULT_SOURCE, required=DEFAULT_SOURCE is None,
+                    help="folder of Bandai-Namco-Research-Motiondataset-{1,2}.tar.xz (default: $ACTIONPOSE_BANDAI_DIR)")
     ap.add_argument("--out", type=Path, default=None, help="prepared folder (default: a temporary one)")
     ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args(argv)

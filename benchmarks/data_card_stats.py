@@ -3,23 +3,28 @@
     .venv/bin/python benchmarks/data_card_stats.py [--source DIR | --prepared DIR]
 
 `--prepared` reads a folder written by `actionpose prepare bandai` (fast); otherwise both archives
-are parsed from `--source` (default ../shared/data/bandai-namco).
+are parsed from `--source` (default: the folder named by $ACTIONPOSE_BANDAI_DIR).
 """
 from __future__ import annotations
 
 import argparse
+import os
 import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_SOURCE = ROOT.parent / "shared" / "data" / "bandai-namco"
+# The upstream archives: --source, or the folder named by $ACTIONPOSE_BANDAI_DIR.
+DEFAULT_SOURCE = Path(os.environ["ACTIONPOSE_BANDAI_DIR"]) if os.environ.get("ACTIONPOSE_BANDAI_DIR") else None
 
 
 def main(argv=None) -> str:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--source", type=Path, default=DEFAULT_SOURCE)
+    ap.add_argument("--source", type=Path, default=DEFAULT_SOURCE,
+                    help="folder of Bandai-Namco-Research-Motiondataset-{1,2}.tar.xz (default: $ACTIONPOSE_BANDAI_DIR)")
     ap.add_argument("--prepared", type=Path, default=None)
     args = ap.parse_args(argv)
+    if args.prepared is None and args.source is None:
+        ap.error("give --prepared DIR, or --source DIR (or set ACTIONPOSE_BANDAI_DIR)")
 
     from actionpose.data.prepare import card_statistics, format_card_statistics
 

@@ -1,6 +1,7 @@
-"""Regenerate the bundled Bandai-Namco subset `actionpose/assets/bandai_subset/` from ../shared.
+"""Regenerate the bundled Bandai-Namco subset `actionpose/assets/bandai_subset/` from the
+upstream archives (`--source DIR`, or $ACTIONPOSE_BANDAI_DIR).
 
-    .venv/bin/python benchmarks/make_bundled_subset.py [--source DIR] [--out DIR]
+    .venv/bin/python benchmarks/make_bundled_subset.py --source DIR [--out DIR]
 
 Selection (deterministic; the split of every take is the one of the full datasets, so the subset's
 val clips are exactly held-out takes):
@@ -17,6 +18,7 @@ Joints stay float32 millimetres at the native 30 fps.
 from __future__ import annotations
 
 import argparse
+import os
 import tarfile
 import warnings
 from collections import defaultdict
@@ -24,7 +26,8 @@ from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_SOURCE = ROOT.parent / "shared" / "data" / "bandai-namco"
+# The upstream archives: --source, or the folder named by $ACTIONPOSE_BANDAI_DIR.
+DEFAULT_SOURCE = Path(os.environ["ACTIONPOSE_BANDAI_DIR"]) if os.environ.get("ACTIONPOSE_BANDAI_DIR") else None
 DEFAULT_OUT = ROOT / "actionpose" / "assets" / "bandai_subset"
 
 README = """# Bundled Bandai-Namco subset
@@ -93,7 +96,8 @@ def read_license(archive: Path) -> bytes:
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--source", type=Path, default=DEFAULT_SOURCE)
+    ap.add_argument("--source", type=Path, default=DEFAULT_SOURCE, required=DEFAULT_SOURCE is None,
+                    help="folder of Bandai-Namco-Research-Motiondataset-{1,2}.tar.xz (default: $ACTIONPOSE_BANDAI_DIR)")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     ap.add_argument("--max-frames", type=int, default=120)
     ap.add_argument("--train-per-group", type=int, default=3)

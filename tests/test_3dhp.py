@@ -18,9 +18,7 @@ from actionpose.data.mpi_inf_3dhp import (
 from actionpose.geometry import Camera, project_camera, world_to_camera
 from actionpose.skeleton import H36M17_LR_PAIRS, H36M17_PARENTS, MPI3DHP17_NAMES, MPI3DHP17_TO_17
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-MMPOSE = SHARED / "fixtures/mmpose"
-pytestmark = pytest.mark.skipif(not (MMPOSE / "test_3dhp_test.npz").exists(), reason="../shared not available")
+MMPOSE = Path(__file__).resolve().parent / "fixtures" / "mmpose"
 
 
 def _mmpose(split: str):

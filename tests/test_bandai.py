@@ -1,8 +1,9 @@
-"""Bandai-Namco loader: layout, labels, split rule, archives, the real data (when ../shared has it)
-and the bundled subset."""
+"""Bandai-Namco loader: layout, labels, split rule, archives, the real data (when the folder named by
+$ACTIONPOSE_BANDAI_DIR holds the upstream archives) and the bundled subset."""
 from __future__ import annotations
 
 import json
+import os
 import tarfile
 import warnings
 from collections import defaultdict
@@ -23,7 +24,9 @@ from actionpose.data.prepare import (
     summarize,
 )
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "bandai-namco"
+# Folder holding the upstream archives Bandai-Namco-Research-Motiondataset-{1,2}.tar.xz (CC BY-NC 4.0;
+# too big to ship). Tests that need them skip, naming the file, when it is unset or lacks them.
+BANDAI_DIR = os.environ.get("ACTIONPOSE_BANDAI_DIR", "")
 ROOT_NAME = "Bandai-Namco-Research-Motiondataset-1"
 
 # The Bandai-Namco hierarchy (names, parents, offsets in cm, parent-local axes: x along the bone).
@@ -267,9 +270,10 @@ def test_prepare_generic_bvh_folder(tiny, tmp_path):
 
 @pytest.fixture(scope="module")
 def real_d1():
-    archive = SHARED / f"{ROOT_NAME}.tar.xz"
-    if not archive.is_file():
-        pytest.skip("../shared/data/bandai-namco not available")
+    archive = Path(BANDAI_DIR or ".") / f"{ROOT_NAME}.tar.xz"
+    if not BANDAI_DIR or not archive.is_file():
+        pytest.skip(f"needs {ROOT_NAME}.tar.xz (set ACTIONPOSE_BANDAI_DIR to the folder holding it; "
+                    f"{'unset' if not BANDAI_DIR else 'not found in ' + BANDAI_DIR})")
     issues: list[str] = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

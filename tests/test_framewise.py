@@ -1,4 +1,4 @@
-"""Human3.6M framewise labels: reading, length policy, join report (real file from ../shared + tiny fixtures)."""
+"""Human3.6M framewise labels: reading, length policy, join report (the shipped labels file + tiny fixtures)."""
 from __future__ import annotations
 
 import subprocess
@@ -19,8 +19,7 @@ from actionpose.data.framewise import (
 from actionpose.data.motion import Motion
 
 REPO = Path(__file__).resolve().parents[1]
-REAL = REPO.parent / "shared/data/h36m-framewise-actions/labels_int8.npz"
-needs_real = pytest.mark.skipif(not REAL.exists(), reason="../shared framewise labels not available")
+REAL = REPO / "actionpose/assets/h36m/framewise_labels_int8.npz"
 
 
 def _motion(name: str, n: int) -> Motion:
@@ -28,7 +27,6 @@ def _motion(name: str, n: int) -> Motion:
                   name=name, source="h36m")
 
 
-@needs_real
 def test_real_file_both_schemes():
     assert default_framewise_path() == REAL.resolve() or default_framewise_path() == REAL
     t11, t8 = load_framewise_labels(), load_framewise_labels(REAL, "label8")
@@ -45,7 +43,6 @@ def test_real_file_both_schemes():
     assert {"sitting chair"} <= {classes[i] for i in np.unique(sits)}
 
 
-@needs_real
 def test_real_join_reports_unmatched():
     table = load_framewise_labels(REAL)
     n = len(table["S5/Walking 1"][1])
@@ -101,7 +98,6 @@ def test_bad_files(tmp_path):
     assert "\n" not in str(e.value)
 
 
-@needs_real
 def test_stats_script_runs():
     out = subprocess.run([sys.executable, str(REPO / "benchmarks/framewise_stats.py")], capture_output=True,
                          text=True, check=True, cwd=REPO).stdout

@@ -14,6 +14,7 @@ import pytest
 from actionpose.data.h36m import (
     CAMERA_IDS,
     base_action,
+    default_cameras_path,
     canonical_sequence_name,
     load_cameras_json,
     load_h36m,
@@ -22,10 +23,8 @@ from actionpose.data.h36m import (
 from actionpose.geometry import Camera, camera_to_world, project_camera
 from actionpose.skeleton import H36M32_TO_17, MPII16_TO_17
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-MMPOSE = SHARED / "fixtures/mmpose/test_h36m_body3d.npz"
-CAMERAS_JSON = SHARED / "data/h36m-cameras.json"
-pytestmark = pytest.mark.skipif(not (MMPOSE.exists() and CAMERAS_JSON.exists()), reason="../shared not available")
+MMPOSE = Path(__file__).resolve().parent / "fixtures/mmpose/test_h36m_body3d.npz"
+CAMERAS_JSON = default_cameras_path()  # the calibration shipped as package data
 
 # (subject, sequence as written on disk, frames); the first sequence starts with the genuine S1 frame.
 SEQUENCES = [("S1", "Directions 1", 6), ("S1", "Walking", 5), ("S9", "Photo 1", 4), ("S9", "WalkDog", 3)]
@@ -256,9 +255,6 @@ def test_baseline_folder_loads_and_matches(tmp_path):
 
 
 def test_baseline_real_framewise_labels_join(tmp_path):
-    labels = SHARED / "data/h36m-framewise-actions/labels_int8.npz"
-    if not labels.exists():
-        pytest.skip("framewise labels not available")
     root = tmp_path / "h36m"
     write_baseline(root)
     with pytest.warns(UserWarning, match="label keys unmatched") as rec:

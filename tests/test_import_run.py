@@ -11,8 +11,7 @@ from actionpose import Predictor, api
 from actionpose.cli import main
 from actionpose.train.model_io import load_bundle
 
-FIX = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "motionbert"
-pytestmark = pytest.mark.skipif(not FIX.exists(), reason="../shared/fixtures/motionbert not present")
+FIX = Path(__file__).resolve().parent / "fixtures" / "motionbert"
 
 
 def test_import_then_evaluate_finetune_infer(tmp_path, capsys):

@@ -10,7 +10,6 @@ import pytest
 from actionpose.data.keypoints import coco17_to_h36m17, load_keypoints, mpii16_to_h36m17, to_h36m17
 from actionpose.skeleton import COCO17_NAMES, H36M17_NAMES
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
 # An upright COCO-17 person facing the camera (image coordinates, y down), 2 frames.
 COCO_POSE = {
@@ -71,9 +70,7 @@ def test_npz(tmp_path):
 
 
 def test_auto_layout_recognises_h36m_from_genuine_frames(tmp_path):
-    fixture = SHARED / "fixtures/mmpose/test_h36m_body3d.npz"
-    if not fixture.exists():
-        pytest.skip("../shared not available")
+    fixture = Path(__file__).resolve().parent / "fixtures/mmpose/test_h36m_body3d.npz"
     part = np.load(fixture)["part"]  # genuine Human3.6M 2D, H36M-17 order, visibility as score
     assert load_keypoints(_write(tmp_path, part.tolist()))[1] == "h36m17"
     assert load_keypoints(_write(tmp_path, coco_frames().tolist(), "c.json"))[1] == "coco17"

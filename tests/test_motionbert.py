@@ -19,9 +19,7 @@ from actionpose.model.motionbert import (
     load_reference_state_dict,
 )
 
-FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "motionbert"
-pytestmark = pytest.mark.skipif(not (FIXTURES / "dstformer_tiny_io.npz").exists(),
-                                reason="../shared/fixtures/motionbert not available")
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "motionbert"
 CONFIG_JSON = FIXTURES / "dstformer_tiny_config.json"
 SOURCES = ["dstformer_tiny_state_dict.safetensors", "dstformer_tiny_checkpoint_layout.bin"]
 

@@ -31,18 +31,12 @@ LABEL8_CLASSES: tuple[str, ...] = (
 SCHEMES = {"label11": LABEL11_CLASSES, "label8": LABEL8_CLASSES}
 FRAMEWISE_FPS = 50.0
 
-_REPO_ROOT = Path(__file__).resolve().parents[2]
+H36M_ASSETS = Path(__file__).resolve().parent.parent / "assets" / "h36m"
 
 
-def shared_path(relative: str) -> Path | None:
-    """`../shared/<relative>` next to the repository checkout, or None where it does not exist."""
-    candidate = _REPO_ROOT.parent / "shared" / relative
-    return candidate if candidate.exists() else None
-
-
-def default_framewise_path() -> Path | None:
-    """The framewise labels file in `../shared` relative to the repo, or None when absent."""
-    return shared_path("data/h36m-framewise-actions/labels_int8.npz")
+def default_framewise_path() -> Path:
+    """The framewise labels shipped as package data (`assets/h36m/framewise_labels_int8.npz`, MIT)."""
+    return H36M_ASSETS / "framewise_labels_int8.npz"
 
 
 def load_framewise_labels(path: str | Path | None = None, scheme: str = "label11"
@@ -55,12 +49,7 @@ def load_framewise_labels(path: str | Path | None = None, scheme: str = "label11
     """
     if scheme not in SCHEMES:
         raise ValueError(f"framewise labels: unknown scheme {scheme!r}; expected one of {', '.join(SCHEMES)}")
-    if path is None:
-        path = default_framewise_path()
-        if path is None:
-            raise ValueError("framewise labels: no path given and ../shared/data/h36m-framewise-actions/"
-                             "labels_int8.npz was not found; pass path=")
-    path = Path(path)
+    path = Path(default_framewise_path() if path is None else path)
     classes = SCHEMES[scheme]
     try:
         with np.load(path, allow_pickle=False) as npz:

@@ -6,7 +6,7 @@
     (cameras in the order 54138969, 55011271, 58860488, 60457274; J = 17 in H36M order for gt / cpn /
     detectron, J = 16 in MPII order for the Stacked Hourglass files) and `metadata` (num_joints,
     keypoints_symmetry, optional layout_name). No calibration inside: cameras come from a JSON file
-    (default `../shared/data/h36m-cameras.json`).
+    (default: the calibration shipped as package data, `assets/h36m/cameras.json`).
 (b) 3d-pose-baseline folder:
     `S*/MyPoses/3D_positions/<Sequence>.h5`, dataset `3D_positions` (96, T) world mm, row = joint*3 + axis
     `S*/StackedHourglass/<Sequence>.<camera>.h5`, dataset `poses` (T, 16, 2) px, MPII order
@@ -35,7 +35,7 @@ import numpy as np
 
 from ..geometry import Camera
 from ..skeleton import H36M32_TO_17, NUM_JOINTS
-from .framewise import join_framewise, load_framewise_labels, shared_path
+from .framewise import H36M_ASSETS, join_framewise, load_framewise_labels
 from .keypoints import coco17_to_h36m17, mpii16_to_h36m17
 from .motion import Motion
 
@@ -67,9 +67,9 @@ BASELINE_2D_DIRS: dict[str, str] = {"sh_pt": "StackedHourglass", "sh": "StackedH
 _ACTION_ALIASES = {"TakingPhoto": "Photo", "WalkingDog": "WalkDog"}
 
 
-def default_cameras_path() -> Path | None:
-    """`../shared/data/h36m-cameras.json` relative to the repo, or None when absent."""
-    return shared_path("data/h36m-cameras.json")
+def default_cameras_path() -> Path:
+    """The Human3.6M calibration shipped as package data (`assets/h36m/cameras.json`)."""
+    return H36M_ASSETS / "cameras.json"
 
 
 def canonical_sequence_name(name: str) -> str:
@@ -286,12 +286,7 @@ def _load_npz_layout(folder: Path, subjects: list[str] | None, cameras_json, kp2
 
 def load_cameras_json(path: str | Path | None, subjects: list[str]) -> dict[str, list[Camera]]:
     """`h36m-cameras.json` (`{"cameras": {"S1/54138969": {...}}}`) -> subject -> 4 Cameras (CAMERA_IDS order)."""
-    if path is None:
-        path = default_cameras_path()
-        if path is None:
-            raise ValueError("Human3.6M cameras: no cameras_json given and ../shared/data/h36m-cameras.json "
-                             "was not found; pass cameras_json=")
-    path = Path(path)
+    path = Path(default_cameras_path() if path is None else path)
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:
@@ -442,7 +437,7 @@ def _load_baseline_layout(root: Path, subjects: list[str] | None, cameras_json, 
     return motions
 
 
-# ---------------------------------------------------------------------------- shared
+# ---------------------------------------------------------------------------- common
 
 
 def _select_subjects(present: list[str], subjects, where: Path) -> list[str]:
@@ -515,7 +510,7 @@ def load_h36m(path: str | Path, *, subjects=None, cameras_json: str | Path | Non
     """Load Human3.6M from a VideoPose3D npz folder or a 3d-pose-baseline folder.
 
     subjects:  e.g. ["S1", "S9"] (or ints); None = all present.
-    cameras_json: calibration JSON (default ../shared/data/h36m-cameras.json). The npz layout always
+    cameras_json: calibration JSON (default: the package's assets/h36m/cameras.json). The npz layout always
                uses it; the 3d-pose-baseline layout uses cameras.h5 unless this is given.
     with_framewise_labels: True = the default framewise labels file, a path = that file, False = none.
                Unjoined sequences/keys are reported with a warning (and in each motion's meta).

@@ -33,7 +33,7 @@ from .h36m import read_npz_object
 from .motion import Motion
 
 # Test-set intrinsics (fx, fy), (cx, cy) in px and image size (w, h): the published calibration of the
-# six test sequences, as distributed with mmpose's test data (../shared/fixtures/mmpose/3dhp_cameras_test.json).
+# six test sequences, as distributed with mmpose's test data (tests/fixtures/mmpose/3dhp_cameras_test.json).
 TEST_CAMERAS: dict[str, tuple[tuple[float, float], tuple[float, float], tuple[int, int]]] = {
     "TS1": ((1500.068613599573, 1500.6590966853373), (1017.3794860438501, 1043.062824876025), (2048, 2048)),
     "TS2": ((1503.7797378120256, 1501.269075113775), (1015.234803518741, 1038.6790933704747), (2048, 2048)),
