@@ -5,17 +5,56 @@ The CLI only parses arguments, calls the library and prints; every verb's work l
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
+
+DEBUG_ENV = "ACTIONPOSE_DEBUG"  # =1: let exceptions through with their traceback
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (no usage block); `--help` still prints the usage."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message.splitlines()[0] if message else 'bad arguments'}\n")
+
+
+def _number(kind: type, lo: float, strict: bool):
+    """An argparse `type=` that parses a finite number and checks `value > lo` (strict) or `>= lo`."""
+    expect = f"> {lo:g}" if strict else f">= {lo:g}"
+    noun = "an integer" if kind is int else "a number"
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {noun} {expect}, got {text!r}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"expected a finite number {expect}, got {text!r}")
+        if value <= lo if strict else value < lo:
+            raise argparse.ArgumentTypeError(f"expected {noun} {expect}, got {text}")
+        return value
+    parse.__name__ = kind.__name__  # argparse names the type in its messages
+    return parse
+
+
+POSITIVE_INT = _number(int, 0, strict=True)
+NONNEG_INT = _number(int, 0, strict=False)
+POSITIVE_FLOAT = _number(float, 0.0, strict=True)
+NONNEG_FLOAT = _number(float, 0.0, strict=False)
 
 
 def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", default="", help="prepared data dir (default: the bundled Bandai-Namco subset)")
     p.add_argument("--run", required=True, help="run folder to create (or continue with --resume)")
-    p.add_argument("--max-steps", type=int, default=None)
-    p.add_argument("--max-minutes", type=float, default=None, help="wall-clock budget; stops at whichever comes first")
-    p.add_argument("--batch-size", type=int, default=None)
-    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--max-steps", type=POSITIVE_INT, default=None)
+    p.add_argument("--max-minutes", type=POSITIVE_FLOAT, default=None,
+                   help="wall-clock budget; stops at whichever comes first")
+    p.add_argument("--batch-size", type=POSITIVE_INT, default=None)
+    p.add_argument("--seed", type=NONNEG_INT, default=None)
     p.add_argument("--resume", action="store_true", help="continue the run's checkpoint exactly")
     p.add_argument("--config", default=None, help="YAML file of config overrides")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override, e.g. optim.lr=1e-3")
@@ -53,21 +92,75 @@ def _overrides(args: argparse.Namespace) -> dict:
     return over
 
 
+def _check_train_paths(args) -> None:
+    """Inputs of pretrain/finetune exist and the run folder can be written, before any work."""
+    from .paths import require_existing, require_file, require_writable_dir
+    from .train.runs import resolve_run
+    if args.data:
+        require_existing(args.data, "prepared data dir")
+    if args.config:
+        require_file(args.config, "config file")
+    from_run = getattr(args, "from_run", None)
+    if from_run and from_run != "scratch":
+        resolve_run(from_run)
+    require_writable_dir(args.run, "run folder")
+
+
+def _same_path(a: str | Path, b: str | Path) -> bool:
+    return Path(a).resolve() == Path(b).resolve()
+
+
+def _prepare_kwargs(args) -> dict:
+    """The loader options of `actionpose prepare <kind>`; an option another kind does not take is an error."""
+    given = {"cameras": args.cameras, "labels": args.labels, "kp2d": args.kp2d, "split": args.split,
+             "joint_map": args.joint_map}
+    allowed = {"h36m": {"cameras", "labels", "kp2d", "split"}, "3dhp": {"split"}, "bvh": {"joint_map", "labels"},
+               "bandai": set()}[args.kind]
+    wrong = [k for k, v in given.items() if v is not None and k not in allowed]
+    if wrong:
+        raise ValueError(f"prepare {args.kind}: option(s) {', '.join('--' + k.replace('_', '-') for k in wrong)} "
+                         f"do not apply (this kind takes {', '.join('--' + k.replace('_', '-') for k in sorted(allowed)) or 'none'})")
+    kw: dict = {}
+    if args.kind == "h36m":
+        if args.cameras:
+            kw["cameras_json"] = args.cameras
+        if args.labels:
+            kw["with_framewise_labels"] = False if args.labels == "none" else args.labels
+        if args.kp2d:
+            kw["kp2d"] = args.kp2d
+        if args.split:
+            kw["split"] = args.split
+    elif args.kind == "3dhp" and args.split:
+        kw["split"] = args.split
+    elif args.kind == "bvh":
+        if args.joint_map:
+            kw["joint_map"] = args.joint_map
+        if args.labels:
+            kw["labels"] = args.labels
+    return kw
+
+
 def cmd_prepare(args) -> int:
     from .data.prepare import format_summary, prepare
-    summary = prepare(args.kind, Path(args.source), Path(args.out), fps=args.fps, progress=not args.no_progress)
+    from .paths import require_existing, require_writable_dir
+    require_existing(args.source, f"{args.kind} source")
+    if _same_path(args.source, args.out):
+        raise ValueError(f"{args.out}: --out is the --source itself; choose a new folder for the prepared cache")
+    require_writable_dir(args.out, "output folder")
+    summary = prepare(args.kind, Path(args.source), Path(args.out), fps=args.fps, progress=not args.no_progress,
+                      **_prepare_kwargs(args))
     print(format_summary(summary))
     return 0
 
 
 def _is_main_rank() -> bool:
     """Under torchrun only rank 0 prints the summary."""
-    import os
     return os.environ.get("RANK", "0") == "0"
 
 
 def cmd_pretrain(args) -> int:
     from . import api
+    _check_train_paths(args)
     res = api.pretrain(preset=args.preset, variant=args.variant, run=args.run, overrides=_overrides(args),
                        resume=args.resume, init_from=getattr(args, "from_run", None), progress=not args.no_progress)
     if _is_main_rank():
@@ -77,6 +170,7 @@ def cmd_pretrain(args) -> int:
 
 def cmd_finetune(args) -> int:
     from . import api
+    _check_train_paths(args)
     res = api.finetune(from_run=args.from_run, run=args.run, overrides=_overrides(args), resume=args.resume,
                        preset=args.preset, progress=not args.no_progress)
     if _is_main_rank():
@@ -86,6 +180,11 @@ def cmd_finetune(args) -> int:
 
 def cmd_evaluate(args) -> int:
     from .evaluate import evaluate, format_report
+    from .paths import require_existing, require_writable_dir
+    from .train.runs import resolve_run
+    if args.data:
+        require_existing(args.data, "prepared data dir")
+    require_writable_dir(resolve_run(args.run), "run folder (eval.json is written there)")
     report = evaluate(args.run, data=args.data or None, flip=args.flip, split=args.split,
                       noise_sigma=args.noise, write=True)
     print(format_report(report))
@@ -94,11 +193,26 @@ def cmd_evaluate(args) -> int:
 
 def cmd_infer(args) -> int:
     from .inference import run_infer_cli
+    from .paths import require_file, require_writable_file
+    require_file(args.input, "keypoint file")
+    require_writable_file(args.output, "output file", (".npz", ".json"))
+    if args.html:
+        require_writable_file(args.html, "HTML file", (".html", ".htm"))
+    for out in filter(None, (args.output, args.html)):
+        if _same_path(out, args.input):
+            raise ValueError(f"{out}: the output would overwrite the input keypoint file")
+    if args.html and _same_path(args.html, args.output):
+        raise ValueError(f"{args.html}: --html and --output name the same file")
     return run_infer_cli(args)
 
 
 def cmd_import(args) -> int:
     from .api import import_motionbert
+    from .paths import require_file, require_writable_dir
+    require_file(args.checkpoint, "checkpoint file")
+    if args.config_json:
+        require_file(args.config_json, "config JSON file")
+    require_writable_dir(args.out, "output run folder")
     out = import_motionbert(args.checkpoint, args.out, size=args.size, heads=args.heads, config_json=args.config_json)
     print(f"imported {args.checkpoint} -> run folder {out}")
     return 0
@@ -113,6 +227,11 @@ def cmd_bench(args) -> int:
 
 def cmd_ablate(args) -> int:
     from .ablation import AblationSpec, run_ablation
+    from .paths import require_existing, require_writable_dir
+    for opt, path in (("--pretrain-data", args.pretrain_data), ("--target-data", args.target_data)):
+        if path:
+            require_existing(path, f"prepared data dir ({opt})")
+    require_writable_dir(args.out, "output folder")
     spec = AblationSpec(pretrain_minutes=args.pretrain_budget, finetune_minutes=args.finetune_budget,
                         seeds=args.seeds, pretrain_data=args.pretrain_data or "", target_data=args.target_data or "",
                         out=Path(args.out), preset=args.preset, variants=args.variants.split(",") if args.variants else None)
@@ -123,20 +242,34 @@ def cmd_ablate(args) -> int:
 
 def cmd_demo(args) -> int:
     from .demo import build_demo
+    from .paths import require_writable_dir
+    require_writable_dir(args.out, "output folder")
     print(build_demo(Path(args.out), pretrain_steps=args.pretrain_steps, finetune_steps=args.finetune_steps,
                      progress=not args.no_progress, install=args.install))
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="actionpose", description=__doc__.splitlines()[0])
+    ap = _Parser(prog="actionpose", description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="verb", required=True)
 
     p = sub.add_parser("prepare", help="turn a dataset into a fast-loading cache")
-    p.add_argument("kind", choices=["bandai", "h36m", "3dhp"])
-    p.add_argument("--source", required=True)
+    p.add_argument("kind", choices=["bandai", "h36m", "3dhp", "bvh"])
+    p.add_argument("--source", required=True, help="dataset folder / file; bvh: a folder, one .bvh or an archive")
     p.add_argument("--out", required=True)
-    p.add_argument("--fps", type=float, default=None, help="resample to this frame rate")
+    p.add_argument("--fps", type=POSITIVE_FLOAT, default=None, help="resample to this frame rate")
+    p.add_argument("--cameras", default=None, help="h36m: calibration JSON (default: the one shipped in the package)")
+    p.add_argument("--labels", default=None,
+                   help="h36m: framewise labels npz (default: shipped; 'none' for no labels); "
+                        "bvh: CSV file,label[,split] of per-file action labels")
+    p.add_argument("--kp2d", default=None,
+                   help="h36m: 2D source: auto, none, a detection name (cpn, sh, gt, ...) or a VideoPose3D-layout "
+                        "detections npz FILE (SH, CPN or your own)")
+    p.add_argument("--split", default=None, choices=["train", "test", "all"],
+                   help="h36m: subjects of this split; 3dhp: which file(s) (default all)")
+    p.add_argument("--joint-map", default=None,
+                   help="bvh: JSON/YAML map of the 17 Human3.6M joints to your BVH joint names "
+                        "(default: the Bandai-Namco map)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_prepare)
 
@@ -159,7 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", default="")
     p.add_argument("--split", default=None, help="split to evaluate (default: val for mocap, test for H36M/3DHP)")
     p.add_argument("--flip", action="store_true", help="flip test-time augmentation")
-    p.add_argument("--noise", type=float, default=0.0, help="synthetic 2D noise sigma (screen units) for mocap data")
+    p.add_argument("--noise", type=NONNEG_FLOAT, default=0.0, help="synthetic 2D noise sigma (screen units) for mocap data")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("infer", help="2D keypoint file -> 3D + action scores")
@@ -167,57 +300,91 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", required=True)
     p.add_argument("--output", required=True)
     p.add_argument("--format", default="auto", choices=["auto", "coco17", "h36m17"])
-    p.add_argument("--image-size", type=int, nargs=2, metavar=("W", "H"), default=None)
-    p.add_argument("--fps", type=float, default=None, help="frame rate of the input (resampled to the model's)")
+    p.add_argument("--image-size", type=POSITIVE_INT, nargs=2, metavar=("W", "H"), default=None)
+    p.add_argument("--fps", type=POSITIVE_FLOAT, default=None, help="frame rate of the input (resampled to the model's)")
     p.add_argument("--html", default=None, help="also write a self-contained plotly animation")
-    p.add_argument("--top-k", type=int, default=5)
-    p.add_argument("--scale-mm", type=float, default=None, help="mm per normalised unit, if known, to also output mm")
+    p.add_argument("--top-k", type=POSITIVE_INT, default=5)
+    p.add_argument("--scale-mm", type=POSITIVE_FLOAT, default=None, help="mm per normalised unit, if known, to also output mm")
     p.set_defaults(func=cmd_infer)
 
     p = sub.add_parser("import-motionbert", help="import a released MotionBERT checkpoint as a run folder")
     p.add_argument("checkpoint")
     p.add_argument("--out", required=True)
     p.add_argument("--size", default=None, choices=["base", "lite"])
-    p.add_argument("--heads", type=int, default=None, help="attention heads (not inferable from shapes; base/lite use 8)")
+    p.add_argument("--heads", type=POSITIVE_INT, default=None, help="attention heads (not inferable from shapes; base/lite use 8)")
     p.add_argument("--config-json", default=None, help="MotionBERT-style constructor sizes (JSON), for non-released sizes")
     p.set_defaults(func=cmd_import)
 
     p = sub.add_parser("bench", help="speed/memory/utilisation benchmark")
     p.add_argument("--preset", default="tiny", choices=["tiny", "lite", "base"])
-    p.add_argument("--batch-size", type=int, default=None)
-    p.add_argument("--steps", type=int, default=5)
+    p.add_argument("--batch-size", type=POSITIVE_INT, default=None)
+    p.add_argument("--steps", type=POSITIVE_INT, default=5)
     p.add_argument("--compile", action="store_true")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("ablate", help="pretrain variants, fine-tune each on a target, compare")
-    p.add_argument("--pretrain-budget", type=float, required=True, help="minutes of pretraining per variant")
-    p.add_argument("--finetune-budget", type=float, required=True, help="minutes of fine-tuning per variant")
-    p.add_argument("--seeds", type=int, default=1)
+    p.add_argument("--pretrain-budget", type=POSITIVE_FLOAT, required=True, help="minutes of pretraining per variant")
+    p.add_argument("--finetune-budget", type=POSITIVE_FLOAT, required=True, help="minutes of fine-tuning per variant")
+    p.add_argument("--seeds", type=POSITIVE_INT, default=1)
     p.add_argument("--pretrain-data", default="")
     p.add_argument("--target-data", default="")
     p.add_argument("--out", required=True)
-    p.add_argument("--preset", default="tiny")
+    p.add_argument("--preset", default="tiny", choices=["tiny", "lite", "base"])
     p.add_argument("--variants", default=None, help="comma list (default: all)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_ablate)
 
     p = sub.add_parser("demo", help="reproduce the bundled demo run from scratch and print its evaluation")
     p.add_argument("--out", default="runs/demo-repro")
-    p.add_argument("--pretrain-steps", type=int, default=600)
-    p.add_argument("--finetune-steps", type=int, default=300)
+    p.add_argument("--pretrain-steps", type=POSITIVE_INT, default=600)
+    p.add_argument("--finetune-steps", type=POSITIVE_INT, default=300)
     p.add_argument("--install", action="store_true", help="also replace the demo run shipped in the package")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_demo)
     return ap
 
 
+@contextmanager
+def _one_line_warnings(verb: str):
+    """Warnings printed as `actionpose <verb>: warning: <first line>` instead of source excerpts."""
+    old = warnings.formatwarning
+
+    def fmt(message, category, filename, lineno, line=None) -> str:
+        text = str(message).strip()
+        return f"actionpose {verb}: warning: {text.splitlines()[0] if text else category.__name__}\n"
+    warnings.formatwarning = fmt
+    try:
+        yield
+    finally:
+        warnings.formatwarning = old
+
+
+def one_line(e: BaseException) -> str:
+    """An exception as one line: our errors (ValueError / OSError) already name the file and field;
+    any other class is prefixed with its name."""
+    text = str(e).strip()
+    line = text.splitlines()[0].strip() if text else ""
+    if line and isinstance(e, (ValueError, OSError)):
+        return line
+    return f"{type(e).__name__}: {line}" if line else type(e).__name__
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    debug = os.environ.get(DEBUG_ENV, "").strip() not in ("", "0")
     try:
-        return args.func(args)
-    except (ValueError, FileNotFoundError, FileExistsError) as e:
-        # Bad input: one line, no traceback.
-        print(f"actionpose {args.verb}: error: {e}", file=sys.stderr)
+        with _one_line_warnings(args.verb):
+            return args.func(args)
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print(f"actionpose {args.verb}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001 - every failure reaches the user as one line, exit code 2
+        if debug:
+            raise
+        hint = "" if isinstance(e, (ValueError, OSError)) else f" (unexpected error; rerun with {DEBUG_ENV}=1 for the traceback)"
+        print(f"actionpose {args.verb}: error: {one_line(e)}{hint}", file=sys.stderr)
         return 2
 
 
