@@ -145,11 +145,30 @@ def test_save_refuses_bad_motions(tmp_path):
 
 def test_resample_motion_keeps_labels_aligned():
     m = motions()[1]
+    for kp in m.kp2d_px.values():
+        kp[..., 2] = np.abs(kp[..., 2]) + 0.1  # valid detections (score > 0)
     r = resample_motion(m, 25.0)  # 7 frames at 50 fps -> 4 frames at 25 fps
     assert r.num_frames == 4 and r.fps == 25.0 and r.meta["source_fps"] == 50.0
     np.testing.assert_array_equal(r.label_per_frame, m.label_per_frame[[0, 2, 4, 6]])
     np.testing.assert_allclose(r.kp2d_px["55011271"], m.kp2d_px["55011271"][[0, 2, 4, 6]])
     assert resample_motion(m, 50.0) is m
+
+
+def test_resample_motion_never_blends_masked_2d():
+    """50 -> 20 fps puts output frames between input frames; a masked joint (0, 0, score 0) next to a
+    valid one must stay masked instead of pulling the neighbour towards pixel (0, 0)."""
+    m = motions()[1]
+    kp = m.kp2d_px["54138969"]
+    kp[:] = 0.0
+    kp[:, 3] = [[100.0 + 10 * t, 200.0, 0.9] for t in range(7)]  # valid everywhere, linear in time
+    kp[:, 5] = [[300.0, 400.0 + 5 * t, 0.8] for t in range(7)]
+    kp[3, 5] = 0.0  # one missed detection in frame 3
+    r = resample_motion(m, 20.0).kp2d_px["54138969"]  # output times 0, 2.5, 5 input frames
+    assert r.shape == (3, 17, 3)
+    np.testing.assert_allclose(r[:, 3], [[100.0, 200.0, 0.9], [125.0, 200.0, 0.9], [150.0, 200.0, 0.9]], rtol=1e-6)
+    # Frame 2.5 lies between frame 2 (valid) and frame 3 (masked): masked, not (305 * 0.5, ...).
+    np.testing.assert_allclose(r[:, 5], [[300.0, 400.0, 0.8], [0.0, 0.0, 0.0], [300.0, 425.0, 0.8]], rtol=1e-6)
+    assert np.all(r[:, 0] == 0)  # a joint masked everywhere stays exactly masked
 
 
 def test_bundled_subset_reloads_fast():

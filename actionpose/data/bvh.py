@@ -485,3 +485,86 @@ def load_bvh_h36m17(data: bytes | str | Path, where: str | None = None, **kw) ->
     """
     clip = read_bvh(data) if isinstance(data, Path) else parse_bvh(data, where or "<bvh string>")
     return bvh_to_h36m17(clip, **kw)
+
+
+# ------------------------------------------------------------------------- user joint maps, labels
+
+JOINT_MAP_SETTINGS = ("unit_to_mm", "up_axis")
+
+
+def load_joint_map(path: str | Path) -> tuple[dict, dict]:
+    """A joint-map file for one's own BVH -> (`{h36m joint: source}` for `map_to_h36m17`, settings).
+
+    JSON (or YAML) object: either the 17-joint mapping itself, or `{"joints": {...}, "unit_to_mm": 10,
+    "up_axis": "y"}`. Each joint maps to a BVH joint name, `[name, factor]` (a virtual end point
+    `factor` bone lengths past `name`, e.g. a head top), or null (missing: the joint is marked invalid
+    and masked everywhere). Every one of the 17 Human3.6M names must be present, so nothing is
+    left out by accident. The Bandai-Namco map (`skeleton.BVH_PRESETS["bandai"]`) is the built-in example.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ValueError(f"{path}: joint-map file not found") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: joint-map file unreadable ({e})") from None
+    try:
+        if path.suffix.lower() in (".yaml", ".yml"):
+            import yaml
+            data = yaml.safe_load(text)
+        else:
+            import json
+            data = json.loads(text)
+    except Exception as e:  # noqa: BLE001 - any parse error becomes one line naming the file
+        raise ValueError(f"{path}: not a valid joint map ({str(e).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected an object mapping the 17 Human3.6M joint names to BVH joints")
+    settings = {k: data[k] for k in JOINT_MAP_SETTINGS if k in data}
+    joints = data.get("joints", data if "joints" not in data else None)
+    if not isinstance(joints, dict):
+        raise ValueError(f"{path}: field joints must be an object of Human3.6M joint name -> BVH joint")
+    joints = {k: v for k, v in joints.items() if k not in JOINT_MAP_SETTINGS}
+    missing = [n for n in H36M17_NAMES if n not in joints]
+    if missing:
+        raise ValueError(f"{path}: joint map lacks {', '.join(missing)} (give a BVH joint name, "
+                         f"[name, factor] or null for each of the 17 joints)")
+    if "unit_to_mm" in settings and not (isinstance(settings["unit_to_mm"], (int, float))
+                                         and settings["unit_to_mm"] > 0):
+        raise ValueError(f"{path}: field unit_to_mm = {settings['unit_to_mm']!r}, expected a positive number")
+    if "up_axis" in settings and settings["up_axis"] not in _UP_AXIS_TO_WORLD:
+        raise ValueError(f"{path}: field up_axis = {settings['up_axis']!r}, expected one of {', '.join(_UP_AXIS_TO_WORLD)}")
+    return resolve_mapping(joints, where=str(path)), settings
+
+
+def load_label_csv(path: str | Path) -> dict[str, dict]:
+    """Per-file labels for `prepare bvh`: CSV with header `file,label[,split]` -> `{file stem: row}`.
+
+    `file` is the BVH path relative to the source (with or without `.bvh`); `label` the action text
+    (required, non-empty); `split` optional, one of train / val / test. Duplicate files are an error.
+    """
+    import csv
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise ValueError(f"{path}: labels file not found") from None
+    rows = list(csv.DictReader(text.splitlines()))
+    if not rows:
+        raise ValueError(f"{path}: no rows (expected a header `file,label[,split]` and one row per BVH file)")
+    fields = set(rows[0])
+    if not {"file", "label"} <= fields:
+        raise ValueError(f"{path}: header has {', '.join(sorted(fields))}; expected columns file, label[, split]")
+    out: dict[str, dict] = {}
+    for i, row in enumerate(rows, start=2):
+        key = (row.get("file") or "").strip().replace("\\", "/")
+        key = key[:-4] if key.lower().endswith(".bvh") else key
+        label = (row.get("label") or "").strip()
+        split = (row.get("split") or "").strip()
+        if not key or not label:
+            raise ValueError(f"{path}: line {i}: fields file and label must be non-empty")
+        if split and split not in ("train", "val", "test"):
+            raise ValueError(f"{path}: line {i}: field split = {split!r}, expected train, val or test")
+        if key in out:
+            raise ValueError(f"{path}: line {i}: file {key!r} is listed twice")
+        out[key] = {"label": label, "split": split}
+    return out

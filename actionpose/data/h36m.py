@@ -185,6 +185,16 @@ def _check_units(j32: np.ndarray, unit: str, where: str) -> None:
         raise ValueError(f"{where}: values look like metres (median |x| = {scale:.3g}); expected millimetres")
 
 
+def detection_source_name(path: Path) -> str:
+    """`data_2d_h36m_sh_ft_h36m.npz` -> "sh"; any other file name -> its stem (one's own detections)."""
+    det = path.name[len("data_2d_h36m_"):-4] if path.name.startswith("data_2d_h36m_") and path.suffix == ".npz" else ""
+    return DETECTION_SOURCES.get(det, det or path.stem)
+
+
+def _is_file_arg(kp2d) -> bool:
+    return isinstance(kp2d, Path) or (isinstance(kp2d, str) and (kp2d.endswith(".npz") or "/" in kp2d))
+
+
 def _npz_detection(folder: Path, kp2d: str) -> str | None:
     aliases = {src: det for det, src in DETECTION_SOURCES.items()}
     if kp2d == "none":
@@ -225,34 +235,115 @@ def _npz_2d_layout(meta: dict, path: Path) -> str:
     raise ValueError(f"{path}: field metadata has layout_name={name!r}, num_joints={n}; expected h36m/17, coco/17 or mpii/16")
 
 
-def _load_npz_layout(folder: Path, subjects: list[str] | None, cameras_json, kp2d: str) -> list[Motion]:
-    f3d = folder / "data_3d_h36m.npz"
-    positions = _as_dict(read_npz_object(f3d, "positions_3d"), f"{f3d}: field positions_3d")
-    subs = _select_subjects(list(positions), subjects, f3d)
-    cameras = load_cameras_json(cameras_json, subs)
-    det = _npz_detection(folder, kp2d)
-    kps, layout, f2d = None, "", None
-    if det is not None:
-        f2d = folder / f"data_2d_h36m_{det}.npz"
-        kps = _as_dict(read_npz_object(f2d, "positions_2d"), f"{f2d}: field positions_2d")
+def detections_2d(arr, layout: str, where: str) -> tuple[np.ndarray, int]:
+    """One camera's detections `[T, J, 2|3]` px in `layout` ("" = from J) -> (`[T, 17, 3]` H36M-17, missing count).
+
+    A joint with a NaN/inf coordinate or score is a missed detection: x = y = score = 0. A joint the
+    layout does not have (MPII-16 has no neck/nose) gets the same encoding, so both enter the model
+    as masked joints, never as a point at pixel (0, 0). Without a score channel, present joints get 1.
+    The count is the number of missed source joints (NaN), not the absent-by-layout ones.
+    """
+    if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "fiu":
+        raise ValueError(f"{where}: expected a numeric array, got {type(arr).__name__}")
+    lay = layout or ("mpii16" if arr.ndim == 3 and arr.shape[1] == 16 else "h36m17")
+    n_j = 16 if lay == "mpii16" else 17
+    if arr.ndim != 3 or arr.shape[1] != n_j or arr.shape[2] not in (2, 3):
+        raise ValueError(f"{where}: has shape {arr.shape}, expected [T, {n_j}, 2] or [T, {n_j}, 3] ({lay})")
+    if arr.shape[0] == 0:
+        raise ValueError(f"{where}: has 0 frames")
+    kp = arr.astype(np.float64)
+    if kp.shape[2] == 2:
+        kp = np.concatenate([kp, np.ones(kp.shape[:2] + (1,))], axis=2)
+    bad = ~np.all(np.isfinite(kp), axis=-1)
+    kp[bad] = 0.0
+    out = _to_h36m17_2d(kp.astype(np.float32), lay)
+    out[out[..., 2] <= 0] = 0.0  # one encoding for every missing joint
+    return np.ascontiguousarray(out, dtype=np.float32), int(bad.sum())
+
+
+class _Detections:
+    """A VideoPose3D-layout detections npz: `positions_2d` {subject: {sequence: [4 x [T, J, 2|3]]}} + `metadata`."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.source = detection_source_name(path)
+        self.table = _as_dict(read_npz_object(path, "positions_2d"), f"{path}: field positions_2d")
         try:
-            meta2d = read_npz_object(f2d, "metadata")
+            meta2d = read_npz_object(path, "metadata")
         except ValueError as e:
             if "missing field" not in str(e):
                 raise
             meta2d = {}
-        layout = _npz_2d_layout(_as_dict(meta2d, f"{f2d}: field metadata"), f2d)
-        extra = sorted(set(kps) - set(positions))
+        self.layout = _npz_2d_layout(_as_dict(meta2d, f"{path}: field metadata"), path)
+        self._by_subject: dict[str, dict] = {}
+
+    def subjects(self) -> list[str]:
+        return list(self.table)
+
+    def for_sequence(self, subject: str, name: str, n_frames: int) -> tuple[dict[str, np.ndarray], dict]:
+        """(camera id -> `[T, 17, 3]`, meta with missing-camera / missed-joint counts) for one sequence."""
+        f2d = self.path
+        if subject not in self.table:
+            raise ValueError(f"{f2d}: field positions_2d has no subject {subject!r} (pass kp2d='none' to load 3D only)")
+        if subject not in self._by_subject:
+            self._by_subject[subject] = {canonical_sequence_name(a): v for a, v in
+                                         _as_dict(self.table[subject], f"{f2d}: positions_2d[{subject!r}]").items()}
+        seqs = self._by_subject[subject]
+        if name not in seqs:
+            raise ValueError(f"{f2d}: no 2D for {subject}/{name} (pass kp2d='none' to load 3D only)")
+        per_cam = seqs[name]
+        if not isinstance(per_cam, (list, tuple)) or len(per_cam) != len(CAMERA_IDS):
+            raise ValueError(f"{f2d}: positions_2d[{subject!r}][{name!r}] must be a list of {len(CAMERA_IDS)} camera arrays")
+        arrays, missed = {}, {}
+        for cam_id, arr in zip(CAMERA_IDS, per_cam):
+            if arr is None or (isinstance(arr, np.ndarray) and arr.size == 0):
+                continue
+            w2 = f"{f2d}: positions_2d[{subject!r}][{name!r}][camera {cam_id}]"
+            arrays[cam_id], n_bad = detections_2d(arr, self.layout, w2)
+            if n_bad:
+                missed[cam_id] = n_bad
+        kp2d_px, meta = _fit_2d(arrays, n_frames, f"{f2d}: {subject}/{name}")
+        return kp2d_px, _missed_meta(meta, kp2d_px, missed, self.source, f2d.name)
+
+
+def _missed_meta(meta: dict, kp2d_px: dict, missed: dict, source: str, file_name: str) -> dict:
+    """Per-motion 2D bookkeeping: file, missed joints per camera (after trimming), absent joints."""
+    meta = dict(meta, kp2d_file=file_name)
+    counts = {cam: int((kp[..., 2] <= 0).sum()) for cam, kp in kp2d_px.items()}
+    if any(missed.values()):
+        meta["kp2d_nan_joints"] = {cam: int(n) for cam, n in missed.items() if n}
+    if any(counts.values()):
+        meta["kp2d_missing_joints"] = counts
+    return meta
+
+
+def _resolve_detections(kp2d, where: Path) -> _Detections | None:
+    if not _is_file_arg(kp2d):
+        return None
+    path = Path(kp2d)
+    if not path.is_file():
+        raise ValueError(f"{path}: 2D detections file not found (kp2d= expects a VideoPose3D-layout npz "
+                         f"with positions_2d, or one of auto, none, {', '.join(DETECTION_SOURCES.values())})")
+    return _Detections(path)
+
+
+def _load_npz_layout(folder: Path, subjects: list[str] | None, cameras_json, kp2d) -> list[Motion]:
+    f3d = folder / "data_3d_h36m.npz"
+    positions = _as_dict(read_npz_object(f3d, "positions_3d"), f"{f3d}: field positions_3d")
+    subs = _select_subjects(list(positions), subjects, f3d)
+    cameras = load_cameras_json(cameras_json, subs)
+    dets = _resolve_detections(kp2d, folder)
+    if dets is None:
+        det = _npz_detection(folder, kp2d)
+        dets = _Detections(folder / f"data_2d_h36m_{det}.npz") if det is not None else None
+    if dets is not None:
+        extra = sorted(set(dets.subjects()) - set(positions))
         if extra:
-            warnings.warn(f"{f2d}: 2D of subjects {', '.join(extra)} has no 3D in {f3d.name}; not loaded", stacklevel=3)
+            warnings.warn(f"{dets.path}: 2D of subjects {', '.join(extra)} has no 3D in {f3d.name}; not loaded",
+                          stacklevel=3)
     motions = []
     for s in subs:
         actions = _as_dict(positions[s], f"{f3d}: positions_3d[{s!r}]")
-        cams_2d = {}
-        if kps is not None:
-            if s not in kps:
-                raise ValueError(f"{f2d}: field positions_2d has no subject {s!r} (pass kp2d='none' to load 3D only)")
-            cams_2d = {canonical_sequence_name(a): v for a, v in _as_dict(kps[s], f"{f2d}: positions_2d[{s!r}]").items()}
         for action in sorted(actions):
             where = f"{f3d}: positions_3d[{s!r}][{action!r}]"
             j32 = _joints(actions[action], 32, (3,), where)
@@ -260,23 +351,10 @@ def _load_npz_layout(folder: Path, subjects: list[str] | None, cameras_json, kp2
             joints_mm = j32[:, list(H36M32_TO_17)] * 1000.0
             name = canonical_sequence_name(action)
             kp2d_px, meta = {}, {}
-            if kps is not None:
-                if name not in cams_2d:
-                    raise ValueError(f"{f2d}: no 2D for {s}/{action} (pass kp2d='none' to load 3D only)")
-                per_cam = cams_2d[name]
-                if not isinstance(per_cam, (list, tuple)) or len(per_cam) != len(CAMERA_IDS):
-                    raise ValueError(f"{f2d}: positions_2d[{s!r}][{action!r}] must be a list of {len(CAMERA_IDS)} camera arrays")
-                arrays = {}
-                for cam_id, arr in zip(CAMERA_IDS, per_cam):
-                    if arr is None:
-                        continue
-                    w2 = f"{f2d}: positions_2d[{s!r}][{action!r}][camera {cam_id}]"
-                    n_j = arr.shape[1] if isinstance(arr, np.ndarray) and arr.ndim == 3 else 17
-                    lay = layout or ("mpii16" if n_j == 16 else "h36m17")
-                    arrays[cam_id] = _to_h36m17_2d(_joints(arr, 16 if lay == "mpii16" else 17, (2, 3), w2), lay)
-                kp2d_px, meta = _fit_2d(arrays, joints_mm.shape[0], f"{f2d}: {s}/{action}")
+            if dets is not None:
+                kp2d_px, meta = dets.for_sequence(s, name, joints_mm.shape[0])
             motions.append(_make_motion(s, action, joints_mm, cameras[s], kp2d_px,
-                                        DETECTION_SOURCES.get(det, det) if det else "",
+                                        dets.source if dets is not None else "",
                                         dict(meta, layout="videopose3d-npz")))
     return motions
 
@@ -398,11 +476,12 @@ def _baseline_2d_source(root: Path, subs: list[str], kp2d: str) -> str | None:
     return kp2d
 
 
-def _load_baseline_layout(root: Path, subjects: list[str] | None, cameras_json, kp2d: str) -> list[Motion]:
+def _load_baseline_layout(root: Path, subjects: list[str] | None, cameras_json, kp2d) -> list[Motion]:
     present = sorted(d.name for d in root.glob("S*") if (d / "MyPoses" / "3D_positions").is_dir())
     subs = _select_subjects(present, subjects, root)
     cameras = load_cameras_json(cameras_json, subs) if cameras_json is not None else load_cameras_h5(root / "cameras.h5", subs)
-    src = _baseline_2d_source(root, subs, kp2d)
+    dets = _resolve_detections(kp2d, root)
+    src = None if dets is not None else _baseline_2d_source(root, subs, kp2d)
     motions = []
     for s in subs:
         index_2d = _index_2d_dir(root / s / BASELINE_2D_DIRS[src]) if src else {}
@@ -416,22 +495,26 @@ def _load_baseline_layout(root: Path, subjects: list[str] | None, cameras_json, 
             joints_mm = j32[:, list(H36M32_TO_17)]
             name = canonical_sequence_name(f.stem)
             kp2d_px, meta = {}, {}
-            if src:
+            if dets is not None:
+                kp2d_px, meta = dets.for_sequence(s, name, joints_mm.shape[0])
+            elif src:
                 files = index_2d.get(name, {})
                 used_2d.add(name)
-                arrays = {}
+                arrays, missed = {}, {}
                 for cam_id in CAMERA_IDS:
                     if cam_id in files:
                         poses = _read_h5(files[cam_id], "poses")
-                        arrays[cam_id] = mpii16_to_h36m17(_joints(poses, 16, (2, 3), f"{files[cam_id]}: dataset 'poses'"))
+                        arrays[cam_id], missed[cam_id] = detections_2d(poses, "mpii16", f"{files[cam_id]}: dataset 'poses'")
                 if not arrays:
                     raise ValueError(f"{root / s / BASELINE_2D_DIRS[src]}: no 2D files for {name!r} "
                                      f"(expected {name.replace(' ', '_')}.<camera>.h5; pass kp2d='none' to load 3D only)")
                 kp2d_px, meta = _fit_2d(arrays, joints_mm.shape[0], f"{root / s / BASELINE_2D_DIRS[src]}: {name}")
-            motions.append(_make_motion(s, f.stem, joints_mm, cameras[s], kp2d_px, src or "",
+                meta = _missed_meta(meta, kp2d_px, missed, src, BASELINE_2D_DIRS[src] + "/")
+            motions.append(_make_motion(s, f.stem, joints_mm, cameras[s], kp2d_px,
+                                        dets.source if dets is not None else (src or ""),
                                         dict(meta, layout="3d-pose-baseline")))
         unused = sorted(set(index_2d) - used_2d)
-        if unused:
+        if unused and src:
             warnings.warn(f"{root / s / BASELINE_2D_DIRS[src]}: 2D for {', '.join(unused)} has no 3D file; not loaded",
                           stacklevel=3)
     return motions
@@ -441,11 +524,23 @@ def _load_baseline_layout(root: Path, subjects: list[str] | None, cameras_json, 
 
 
 def _select_subjects(present: list[str], subjects, where: Path) -> list[str]:
+    """`subjects` = (list of subjects or None, split name or None)."""
+    subjects, split = subjects if isinstance(subjects, tuple) else (subjects, None)
     present = sorted(present, key=lambda s: int(s[1:]) if s[1:].isdigit() else 1 << 30)
     for s in present:
         if not re.fullmatch(r"S\d+", s):
             raise ValueError(f"{where}: subject {s!r} is not of the form S<number>")
         split_of(s)
+    if split is not None:
+        in_split = [s for s in present if s in SPLITS[split]]
+        if subjects is None:
+            if not in_split:
+                raise ValueError(f"{where}: no subject of split {split!r} ({', '.join(SPLITS[split])}) found "
+                                 f"(has {', '.join(present) or 'none'})")
+            return in_split
+        subjects = [s for s in subjects if (s if isinstance(s, str) else f"S{int(s)}") in SPLITS[split]]
+        if not subjects:
+            raise ValueError(f"{where}: none of the requested subjects is in split {split!r}")
     if subjects is None:
         if not present:
             raise ValueError(f"{where}: no subjects found")
@@ -504,9 +599,13 @@ def _detect_layout(path: Path) -> tuple[str, Path]:
                      f"S*/MyPoses/3D_positions/*.h5 (3d-pose-baseline)")
 
 
+SPLITS: dict[str, tuple[str, ...]] = {"train": TRAIN_SUBJECTS, "test": TEST_SUBJECTS,
+                                      "all": TRAIN_SUBJECTS + TEST_SUBJECTS}
+
+
 def load_h36m(path: str | Path, *, subjects=None, cameras_json: str | Path | None = None,
-              with_framewise_labels: bool | str | Path = True, kp2d: str = "auto",
-              label_scheme: str = "label11") -> list[Motion]:
+              with_framewise_labels: bool | str | Path = True, kp2d: str | Path = "auto",
+              label_scheme: str = "label11", split: str | None = None) -> list[Motion]:
     """Load Human3.6M from a VideoPose3D npz folder or a 3d-pose-baseline folder.
 
     subjects:  e.g. ["S1", "S9"] (or ints); None = all present.
@@ -516,10 +615,18 @@ def load_h36m(path: str | Path, *, subjects=None, cameras_json: str | Path | Non
                Unjoined sequences/keys are reported with a warning (and in each motion's meta).
     kp2d:      "auto" | "none" | a VideoPose3D detection name (`cpn_ft_h36m_dbb`, `gt`, ...) or its
                kp2d_source alias (`cpn`, `sh`, `sh_pt`, `detectron`); baseline layout: `sh_pt`
-               (StackedHourglass/) or `sh` (StackedHourglassFineTuned240/).
+               (StackedHourglass/) or `sh` (StackedHourglassFineTuned240/); or the path of a
+               detections npz in the VideoPose3D layout (SH, CPN or one's own; either 3D layout).
+               NaN joints in detections are missed detections (x = y = score = 0, counted in
+               `meta["kp2d_nan_joints"]`); a camera with no detections is listed in
+               `meta["kp2d_missing_cameras"]` and keeps no 2D (it is never filled with projected GT).
+    split:     "train" (S1, S5, S6, S7, S8), "test" (S9, S11) or "all"; combines with `subjects`.
     Returns one Motion per sequence, named "S1/Walking 1", joints in world mm, fps 50.
     """
     layout, root = _detect_layout(Path(path))
+    if split is not None and split not in SPLITS:
+        raise ValueError(f"{root}: unknown split {split!r}; expected one of {', '.join(SPLITS)}")
+    subjects = (subjects, split)
     if layout == "npz":
         motions = _load_npz_layout(root, subjects, cameras_json, kp2d)
     else:

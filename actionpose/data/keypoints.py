@@ -294,3 +294,43 @@ def to_h36m17(kp: np.ndarray, layout: str) -> np.ndarray:
     if layout == "mpii16":
         return mpii16_to_h36m17(kp)
     raise ValueError(f"to_h36m17: unknown layout {layout!r}; expected one of {', '.join(KEYPOINT_LAYOUTS)}")
+
+
+def interpolate_keypoints(kp: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """Sample 2D keypoints `[N, J, 3]` (x, y, score) at fractional frame positions `pos` `[M]` -> `[M, J, 3]`.
+
+    Interpolates only between valid samples (score > 0): an output joint is linear between its two
+    neighbouring input frames when both are valid, equals one of them when `pos` falls on it (within
+    1e-6 frames), and is masked (x = y = score = 0, the encoding of a missing joint) otherwise, so a
+    masked joint at (0, 0) never blends into its neighbours' coordinates or scores.
+    """
+    kp = np.asarray(kp, dtype=np.float32)
+    if kp.ndim != 3 or kp.shape[-1] != 3 or kp.shape[0] == 0:
+        raise ValueError(f"interpolate_keypoints: keypoints have shape {kp.shape}, expected [N>0, J, 3]")
+    n = kp.shape[0]
+    pos = np.clip(np.asarray(pos, dtype=np.float64), 0.0, n - 1)
+    lo = np.floor(pos).astype(np.int64)
+    hi = np.minimum(lo + 1, n - 1)
+    frac = (pos - lo)[:, None]
+    valid = kp[..., 2] > 0
+    v_lo, v_hi = valid[lo], valid[hi]
+    on_lo = frac < 1e-6
+    on_hi = frac > 1 - 1e-6
+    out = kp[lo] * (1 - frac[..., None]) + kp[hi] * frac[..., None]
+    out = np.where((on_lo & v_lo)[..., None], kp[lo], out)
+    out = np.where((on_hi & v_hi)[..., None], kp[hi], out)
+    ok = (v_lo & v_hi) | (on_lo & v_lo) | (on_hi & v_hi)
+    out[~ok] = 0.0
+    return out.astype(np.float32)
+
+
+def resample_keypoints(kp: np.ndarray, fps_in: float, fps_out: float) -> np.ndarray:
+    """`[T, J, 3]` keypoints at `fps_in` -> the frame grid of `bvh.resample_positions` at `fps_out`,
+    interpolating only between valid samples (see `interpolate_keypoints`)."""
+    if not (fps_in > 0 and fps_out > 0):
+        raise ValueError(f"resample_keypoints: fps_in = {fps_in}, fps_out = {fps_out}, expected positive numbers")
+    t = np.asarray(kp).shape[0]
+    if t == 0 or fps_in == fps_out:
+        return np.asarray(kp, dtype=np.float32).copy()
+    n_out = int(np.floor((t - 1) * fps_out / fps_in + 1e-9)) + 1
+    return interpolate_keypoints(kp, np.arange(n_out) * (fps_in / fps_out))

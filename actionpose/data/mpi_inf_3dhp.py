@@ -186,14 +186,28 @@ def _load_train(path: Path, data: dict) -> list[Motion]:
 
 
 def load_3dhp(path: str | Path, *, split: str = "test") -> list[Motion]:
-    """Load the preprocessed MPI-INF-3DHP npz of `split` ("test" or "train").
+    """Load the preprocessed MPI-INF-3DHP npz of `split` ("test", "train" or "all").
 
     `path` is the npz file or the folder holding it. Test: one Motion per sequence ("TS1".."TS6"),
     train: one per subject/sequence/camera ("S1/Seq1/cam0"); 2D is the dataset's 2D annotation
     (`kp2d_source` "gt", score 1) keyed by the camera name; one Camera per motion (see module doc).
+    "all" (a folder) loads both files; it needs the test file, and the training file too unless
+    only the test file is present, in which case a warning says fine-tuning has no training data.
     """
+    if split == "all":
+        folder = Path(path)
+        if not folder.is_dir():
+            raise ValueError(f"{folder}: split 'all' needs the folder holding {' and '.join(SPLIT_FILES.values())}")
+        have = [s for s, f in SPLIT_FILES.items() if (folder / f).is_file()]
+        if not have:
+            raise ValueError(f"{folder}: no MPI-INF-3DHP file (expected {' and/or '.join(SPLIT_FILES.values())})")
+        if len(have) < len(SPLIT_FILES):
+            missing = [f for s, f in SPLIT_FILES.items() if s not in have]
+            warnings.warn(f"{folder}: {', '.join(missing)} not found; loaded split(s) {', '.join(have)} only",
+                          stacklevel=2)
+        return [m for s in have for m in load_3dhp(folder, split=s)]
     if split not in SPLIT_FILES:
-        raise ValueError(f"load_3dhp: unknown split {split!r}; expected one of {', '.join(SPLIT_FILES)}")
+        raise ValueError(f"load_3dhp: unknown split {split!r}; expected one of {', '.join(SPLIT_FILES)} or all")
     path = Path(path)
     if path.is_dir():
         path = path / SPLIT_FILES[split]

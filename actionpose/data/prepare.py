@@ -6,7 +6,10 @@ only such folders. `bundled_data_dir()` is the small Bandai-Namco subset shipped
 from __future__ import annotations
 
 import math
+import tarfile
 import time
+import warnings
+import zipfile
 from collections import Counter, defaultdict
 from dataclasses import replace
 from pathlib import Path
@@ -16,6 +19,7 @@ import numpy as np
 from ..skeleton import H36M17_NAMES, H36M17_PARENTS
 from .bvh import resample_positions
 from .cache import save_motions
+from .keypoints import resample_keypoints
 from .motion import Motion
 
 KINDS = ("bandai", "bvh", "h36m", "3dhp")
@@ -29,11 +33,12 @@ def bundled_data_dir() -> Path:
 # ------------------------------------------------------------------------------------ resampling
 
 def resample_motion(m: Motion, fps: float) -> Motion:
-    """A copy of `m` at `fps`: positions and 2D linearly interpolated, per-frame labels nearest-frame."""
+    """A copy of `m` at `fps`: positions linearly interpolated, 2D interpolated only between valid
+    samples (a masked joint stays masked, never blended), per-frame labels nearest-frame."""
     if float(fps) == float(m.fps):
         return m
     joints = resample_positions(m.joints3d_world_mm, m.fps, fps)
-    kp2d = {cam: resample_positions(kp, m.fps, fps) for cam, kp in m.kp2d_px.items()}
+    kp2d = {cam: resample_keypoints(kp, m.fps, fps) for cam, kp in m.kp2d_px.items()}
     lpf = None
     if m.label_per_frame is not None:
         idx = np.minimum(np.round(np.arange(joints.shape[0]) * (m.fps / fps)).astype(np.int64), m.num_frames - 1)
@@ -44,23 +49,89 @@ def resample_motion(m: Motion, fps: float) -> Motion:
 
 # ------------------------------------------------------------------------------------ loading
 
-def _load_bvh_folder(source: Path, fps: float | None, mapping="bandai", unit_to_mm: float = 10.0,
-                     up_axis: str = "y", subject: str = "bvh", progress: bool = False) -> list[Motion]:
-    """Every `*.bvh` under `source` (or the one file) -> Motions without labels."""
-    from .bvh import bvh_to_h36m17, read_bvh
-    files = [source] if source.is_file() else sorted(source.rglob("*.bvh"))
-    if not files:
-        raise ValueError(f"{source}: no .bvh files found")
+ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.xz", ".tar.bz2", ".zip")
+
+
+def iter_bvh_files(source: Path):
+    """Yield (path relative to `source`, bytes) of every `*.bvh` in a folder, one file, or an archive
+    (.tar[.gz|.xz|.bz2], .tgz, .zip), sorted by path."""
+    name = source.name.lower()
+    if source.is_dir():
+        for f in sorted(source.rglob("*.bvh")):
+            yield f.relative_to(source).as_posix(), f.read_bytes()
+    elif source.is_file() and name.endswith(".bvh"):
+        yield source.name, source.read_bytes()
+    elif source.is_file() and name.endswith(".zip"):
+        try:
+            with zipfile.ZipFile(source) as zf:
+                for member in sorted(n for n in zf.namelist() if n.lower().endswith(".bvh")):
+                    yield member, zf.read(member)
+        except (zipfile.BadZipFile, OSError, EOFError) as e:
+            raise ValueError(f"{source}: truncated or corrupt zip archive ({type(e).__name__}: {e})") from None
+    elif source.is_file() and name.endswith(ARCHIVE_SUFFIXES):
+        try:
+            with tarfile.open(source, mode="r:*") as tar:
+                members = sorted((m for m in tar.getmembers() if m.isfile() and m.name.lower().endswith(".bvh")),
+                                 key=lambda m: m.name)
+                for m in members:
+                    fh = tar.extractfile(m)
+                    yield m.name, fh.read() if fh is not None else b""
+        except (tarfile.TarError, EOFError, OSError) as e:
+            raise ValueError(f"{source}: truncated or corrupt archive ({type(e).__name__}: {e})") from None
+    elif not source.exists():
+        raise ValueError(f"{source}: not found")
+    else:
+        raise ValueError(f"{source}: expected a folder, a .bvh file or an archive ({', '.join(ARCHIVE_SUFFIXES)})")
+
+
+def _load_bvh_folder(source: Path, fps: float | None, mapping="bandai", unit_to_mm: float | None = None,
+                     up_axis: str | None = None, subject: str = "bvh", progress: bool = False,
+                     joint_map: str | Path | None = None, labels: str | Path | None = None,
+                     issues: list[str] | None = None) -> list[Motion]:
+    """Every `*.bvh` in `source` (folder, one file or archive) -> Motions mapped to H36M-17.
+
+    joint_map: a joint-map file (`bvh.load_joint_map`: BVH joint per Human3.6M joint, optional
+               unit_to_mm / up_axis); default the `mapping` preset ("bandai", centimetres, y up).
+    labels:    a CSV `file,label[,split]` (`bvh.load_label_csv`): each listed file gets that action
+               text on every frame and that split; unlisted files stay unlabelled, split "train".
+    """
+    from .bvh import bvh_to_h36m17, load_joint_map, load_label_csv, parse_bvh
+    settings: dict = {}
+    if joint_map is not None:
+        mapping, settings = load_joint_map(joint_map)
+    unit = float(unit_to_mm if unit_to_mm is not None else settings.get("unit_to_mm", 10.0))
+    up = up_axis if up_axis is not None else settings.get("up_axis", "y")
+    table = load_label_csv(labels) if labels is not None else {}
+    files = iter_bvh_files(source)
     if progress:
         from tqdm.auto import tqdm
         files = tqdm(files, desc="bvh", unit="clip")
-    out = []
-    for f in files:
-        joints, valid, clip_fps = bvh_to_h36m17(read_bvh(f), mapping=mapping, unit_to_mm=unit_to_mm,
-                                                up_axis=up_axis, fps=fps)
-        rel = f.name if source.is_file() else f.relative_to(source).as_posix()
-        out.append(Motion(joints3d_world_mm=joints, fps=clip_fps, subject=subject, name=rel[:-4], source="bvh",
-                          joint_valid=valid, meta={"file": rel, "split": "train"}).validate(str(f)))
+    out, used = [], set()
+    for rel, data in files:
+        where = f"{source}/{rel}" if not source.is_file() or source.name != rel else str(source)
+        joints, valid, clip_fps = bvh_to_h36m17(parse_bvh(data, where), mapping=mapping, unit_to_mm=unit,
+                                                up_axis=up, fps=fps)
+        stem = rel[:-4]
+        row = table.get(stem) or table.get(stem.rsplit("/", 1)[-1])
+        meta = {"file": rel, "split": "train", "joint_map": str(joint_map) if joint_map else str(mapping)}
+        lab, lpf = (), None
+        if row is not None:
+            used.add(stem if stem in table else stem.rsplit("/", 1)[-1])
+            lab = (row["label"],)
+            lpf = np.zeros(joints.shape[0], dtype=np.int16)
+            meta.update(content=row["label"], split=row["split"] or "train")
+        out.append(Motion(joints3d_world_mm=joints, fps=clip_fps, subject=subject, name=stem, source="bvh",
+                          labels=lab, label_per_frame=lpf, joint_valid=valid, meta=meta).validate(where))
+    if not out:
+        raise ValueError(f"{source}: no .bvh files found")
+    unmatched = sorted(set(table) - used)
+    if unmatched and issues is not None:
+        issues.append(f"{labels}: {len(unmatched)} labelled file(s) not found in {source}: "
+                      + ", ".join(unmatched[:10]) + (" ..." if len(unmatched) > 10 else ""))
+    if table and issues is not None:
+        unlabelled = sum(1 for m in out if not m.labels)
+        if unlabelled:
+            issues.append(f"{labels}: {unlabelled} of {len(out)} BVH files have no row (left unlabelled)")
     return out
 
 
@@ -72,13 +143,13 @@ def load_source(kind: str, source: str | Path, fps: float | None = None, progres
         from .bandai import load_bandai
         return load_bandai(source, fps=fps, progress=progress, issues=issues, **kw)
     if kind == "bvh":
-        return _load_bvh_folder(source, fps, progress=progress, **kw)
+        return _load_bvh_folder(source, fps, progress=progress, issues=issues, **kw)
     if kind == "h36m":
         from .h36m import load_h36m  # written separately; imported only when asked for
         motions = load_h36m(source, **kw)
     elif kind == "3dhp":
         from .mpi_inf_3dhp import load_3dhp
-        motions = load_3dhp(source, **kw)
+        motions = load_3dhp(source, **{"split": "all", **kw})
     else:
         raise ValueError(f"prepare: unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
     return [resample_motion(m, fps) for m in motions] if fps is not None else list(motions)
@@ -94,15 +165,24 @@ def prepare(kind: str, source: str | Path, out: str | Path, fps: float | None = 
         raise ValueError(f"prepare: fps = {fps!r}, expected a positive number or None")
     t0 = time.perf_counter()
     issues: list[str] = []
-    motions = load_source(kind, source, fps=fps, progress=progress, issues=issues, **kw)
+    with warnings.catch_warnings(record=True) as caught:
+        # Every loader warning is kept: printed in the summary and recorded in meta.json (info.issues).
+        warnings.simplefilter("always")
+        motions = load_source(kind, source, fps=fps, progress=progress, issues=issues, **kw)
+    for w in caught:
+        msg = str(w.message)
+        if msg not in issues:
+            issues.append(msg)
     if not motions:
         raise ValueError(f"{source}: no motions loaded for kind {kind!r}")
     t_load = time.perf_counter() - t0
-    loader_args = {k: (list(v) if isinstance(v, tuple) else v) for k, v in kw.items()
-                   if isinstance(v, (str, int, float, bool, tuple, list)) or v is None}
-    info = save_motions(motions, out, {"source": kind, "source_path": str(source), "requested_fps": fps,
-                                       "loader_args": loader_args, "issues": issues})
+    loader_args = {k: (list(v) if isinstance(v, tuple) else str(v) if isinstance(v, Path) else v) for k, v in kw.items()
+                   if isinstance(v, (str, int, float, bool, tuple, list, Path)) or v is None}
     summary = summarize(motions)
+    info = save_motions(motions, out, {"source": kind, "source_path": str(source), "requested_fps": fps,
+                                       "loader_args": loader_args, "issues": issues,
+                                       "kp2d_sources": summary["kp2d_sources"],
+                                       "cameras_without_2d": summary["cameras_without_2d"]})
     summary.update(kind=kind, source=str(source), out=str(out), issues=issues, data_hash=info["data_hash"],
                    seconds_load=round(t_load, 2), seconds_total=round(time.perf_counter() - t0, 2))
     return summary
@@ -122,6 +202,12 @@ def summarize(motions: list[Motion]) -> dict:
     estimated = Counter(j for m in motions for j in m.meta.get("estimated_joints", ()))
     frames = sum(m.num_frames for m in motions)
     seconds = sum(m.num_frames / m.fps for m in motions)
+    kp2d_sources = Counter(_describe_2d(m) for m in motions if m.kp2d_px)
+    no_2d = [f"{m.name}: {', '.join(m.meta['kp2d_missing_cameras'])}" for m in motions
+             if m.kp2d_px and m.meta.get("kp2d_missing_cameras")]
+    nan_joints = sum(sum(m.meta.get("kp2d_nan_joints", {}).values()) for m in motions)
+    masked_joints = sum(sum(m.meta.get("kp2d_missing_joints", {}).values()) for m in motions)
+    masked_frames = sum(int((kp[..., 2] <= 0).all(axis=1).sum()) for m in motions for kp in m.kp2d_px.values())
     return {
         "clips": len(motions),
         "frames": frames,
@@ -135,7 +221,18 @@ def summarize(motions: list[Motion]) -> dict:
         "joints_estimated": dict(estimated),
         "with_cameras": sum(1 for m in motions if m.cameras),
         "with_kp2d": sum(1 for m in motions if m.kp2d_px),
+        "kp2d_sources": dict(kp2d_sources),
+        "cameras_without_2d": no_2d,
+        "kp2d_nan_joints": int(nan_joints),
+        "kp2d_masked_joints": int(masked_joints),
+        "kp2d_masked_frames": int(masked_frames),
     }
+
+
+def _describe_2d(m: Motion) -> str:
+    """'sh (data_2d_h36m_sh_ft_h36m.npz)' / 'gt': what a motion's 2D keypoints are and where from."""
+    f = m.meta.get("kp2d_file")
+    return f"{m.kp2d_source} ({f})" if f else (m.kp2d_source or "unnamed")
 
 
 def format_summary(summary: dict) -> str:
@@ -156,6 +253,17 @@ def format_summary(summary: dict) -> str:
     lines.append(f"joints estimated: {est}")
     if summary.get("with_cameras") or summary.get("with_kp2d"):
         lines.append(f"clips with cameras {summary['with_cameras']}   with 2D keypoints {summary['with_kp2d']}")
+    if summary.get("with_kp2d"):
+        srcs = ", ".join(f"{k} ({v} clips)" for k, v in summary.get("kp2d_sources", {}).items())
+        lines.append(f"2D source: {srcs}")
+        lines.append(f"2D joints missing (score 0, masked in the model): {summary.get('kp2d_masked_joints', 0)} "
+                     f"({summary.get('kp2d_nan_joints', 0)} NaN detections), "
+                     f"frames with no joint: {summary.get('kp2d_masked_frames', 0)}")
+        no_2d = summary.get("cameras_without_2d", [])
+        if no_2d:
+            lines.append(f"WARNING cameras without 2D detections ({len(no_2d)} clips; these views are skipped "
+                         f"in evaluation, never filled with projected ground truth): " + "; ".join(no_2d[:5])
+                         + (" ..." if len(no_2d) > 5 else ""))
     for issue in summary.get("issues", []):
         lines.append(f"note: {issue}")
     if "data_hash" in summary:
