@@ -215,3 +215,86 @@ def test_bvh_to_h36m17_resamples():
     clip = parse_bvh(star_bvh(n_frames=11), "star.bvh")  # 50 fps
     joints, _, fps = bvh_to_h36m17(clip, mapping={n: n for n in H36M17_NAMES}, fps=25)
     assert fps == 25.0 and joints.shape[0] == 6
+
+
+# ------------------------------------------------------------------- prepare bvh (one's own mocap)
+
+def _own_mocap(tmp_path):
+    """Two clips with a studio's own joint names (`mocap_<h36m name>`), z-up metres, no nose joint."""
+    from pathlib import Path
+    folder = Path(tmp_path) / "mocap"
+    (folder / "day1").mkdir(parents=True)
+    text = star_bvh(5)
+    for name in H36M17_NAMES:
+        text = text.replace(f" {name}\n", f" mocap_{name}\n")
+    (folder / "day1" / "jump.bvh").write_text(text)
+    (folder / "wave.bvh").write_text(text)
+    joint_map = {"joints": {n: f"mocap_{n}" for n in H36M17_NAMES}, "unit_to_mm": 1000.0, "up_axis": "z"}
+    joint_map["joints"]["neck_nose"] = None
+    import json
+    (folder.parent / "map.json").write_text(json.dumps(joint_map))
+    (folder.parent / "labels.csv").write_text("file,label,split\nday1/jump.bvh,jumping jacks,train\n"
+                                              "wave,waving with the right hand,val\nmissing.bvh,x,\n")
+    return folder
+
+
+def test_prepare_bvh_with_joint_map_labels_and_archive(tmp_path, capsys):
+    import tarfile
+
+    from actionpose.cli import main
+    from actionpose.data.cache import load_motions, read_info
+    folder = _own_mocap(tmp_path)
+    archive = tmp_path / "mocap.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(folder, arcname=".")
+    k = np.arange(17)
+    for source in (folder, archive):
+        out = tmp_path / f"prepared-{source.name}"
+        assert main(["prepare", "bvh", "--source", str(source), "--out", str(out), "--joint-map",
+                     str(tmp_path / "map.json"), "--labels", str(tmp_path / "labels.csv"), "--no-progress"]) == 0
+        ms = {m.name.split("/")[-1]: m for m in load_motions(out)[0]}
+        assert sorted(ms) == ["jump", "wave"]
+        jump, wave = ms["jump"], ms["wave"]
+        # z-up metres: offsets (k, 2k, -k) m -> (k, 2k, -k) * 1000 mm, unchanged axes
+        expect = np.stack([k, 2 * k, -k], axis=-1) * 1000.0
+        valid = np.arange(17) != 9
+        np.testing.assert_allclose(jump.joints3d_world_mm[0][valid], expect[valid], atol=1e-3)
+        assert jump.joint_valid.tolist() == valid.tolist()  # null in the map -> missing joint
+        assert jump.labels == ("jumping jacks",) and np.all(jump.label_per_frame == 0)
+        assert jump.meta["split"] == "train" and wave.meta["split"] == "val"
+        assert wave.labels == ("waving with the right hand",) and wave.fps == 50.0
+        issues = read_info(out)["issues"]
+        assert any("1 labelled file(s) not found" in i and "missing" in i for i in issues)
+    text = capsys.readouterr().out
+    assert "joints missing: neck_nose (2 clips)" in text
+
+
+def test_joint_map_and_label_csv_errors(tmp_path):
+    from actionpose.data.bvh import load_joint_map, load_label_csv
+    p = tmp_path / "m.json"
+    p.write_text('{"pelvis": "Hips"}')
+    with pytest.raises(ValueError, match=r"m\.json: joint map lacks r_hip, r_knee"):
+        load_joint_map(p)
+    p.write_text('{"joints": {' + ", ".join(f'"{n}": "J"' for n in H36M17_NAMES) + '}, "up_axis": "w"}')
+    with pytest.raises(ValueError, match=r"m\.json: field up_axis = 'w'"):
+        load_joint_map(p)
+    c = tmp_path / "l.csv"
+    c.write_text("name,action\na,b\n")
+    with pytest.raises(ValueError, match=r"l\.csv: header has action, name; expected columns file, label"):
+        load_label_csv(c)
+    c.write_text("file,label,split\na.bvh,walk,holdout\n")
+    with pytest.raises(ValueError, match=r"l\.csv: line 2: field split = 'holdout'"):
+        load_label_csv(c)
+
+
+def test_bandai_map_is_the_builtin_example():
+    """The example joint map shipped with the data card template is the built-in Bandai preset."""
+    import json
+    from pathlib import Path
+
+    from actionpose.data.bvh import load_joint_map, resolve_mapping
+    example = Path(__file__).resolve().parents[1] / "data_cards" / "bvh-joint-map.example.json"
+    mapping, settings = load_joint_map(example)
+    assert mapping == resolve_mapping("bandai")
+    assert settings == {"unit_to_mm": 10.0, "up_axis": "y"}
+    assert json.loads(example.read_text())["joints"]["head"] == ["Head", 2.0]

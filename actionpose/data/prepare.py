@@ -65,7 +65,7 @@ def iter_bvh_files(source: Path):
         try:
             with zipfile.ZipFile(source) as zf:
                 for member in sorted(n for n in zf.namelist() if n.lower().endswith(".bvh")):
-                    yield member, zf.read(member)
+                    yield member.removeprefix("./"), zf.read(member)
         except (zipfile.BadZipFile, OSError, EOFError) as e:
             raise ValueError(f"{source}: truncated or corrupt zip archive ({type(e).__name__}: {e})") from None
     elif source.is_file() and name.endswith(ARCHIVE_SUFFIXES):
@@ -75,13 +75,22 @@ def iter_bvh_files(source: Path):
                                  key=lambda m: m.name)
                 for m in members:
                     fh = tar.extractfile(m)
-                    yield m.name, fh.read() if fh is not None else b""
+                    yield m.name.removeprefix("./"), fh.read() if fh is not None else b""
         except (tarfile.TarError, EOFError, OSError) as e:
             raise ValueError(f"{source}: truncated or corrupt archive ({type(e).__name__}: {e})") from None
     elif not source.exists():
         raise ValueError(f"{source}: not found")
     else:
         raise ValueError(f"{source}: expected a folder, a .bvh file or an archive ({', '.join(ARCHIVE_SUFFIXES)})")
+
+
+def _label_key(stem: str, table: dict) -> str | None:
+    """The labels-CSV key of a file: its path relative to the source, else the longest key that ends
+    its path at a folder boundary (an archive may add a top folder), else None."""
+    if stem in table:
+        return stem
+    hits = [k for k in table if stem.endswith("/" + k)]
+    return max(hits, key=len) if hits else None
 
 
 def _load_bvh_folder(source: Path, fps: float | None, mapping="bandai", unit_to_mm: float | None = None,
@@ -112,11 +121,12 @@ def _load_bvh_folder(source: Path, fps: float | None, mapping="bandai", unit_to_
         joints, valid, clip_fps = bvh_to_h36m17(parse_bvh(data, where), mapping=mapping, unit_to_mm=unit,
                                                 up_axis=up, fps=fps)
         stem = rel[:-4]
-        row = table.get(stem) or table.get(stem.rsplit("/", 1)[-1])
+        key = _label_key(stem, table)
+        row = table.get(key) if key else None
         meta = {"file": rel, "split": "train", "joint_map": str(joint_map) if joint_map else str(mapping)}
         lab, lpf = (), None
         if row is not None:
-            used.add(stem if stem in table else stem.rsplit("/", 1)[-1])
+            used.add(key)
             lab = (row["label"],)
             lpf = np.zeros(joints.shape[0], dtype=np.int16)
             meta.update(content=row["label"], split=row["split"] or "train")
