@@ -6,8 +6,10 @@ with a different config is refused.
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -176,14 +178,6 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "no-window-mask": {"mask": {"window_prob": 0.0}},
 }
 
-_PROBABILITY_FIELDS = {
-    "noise": ("outlier_prob",),
-    "mask": ("joint_prob", "frame_prob", "part_prob", "window_prob", "window_min_frac", "window_max_frac"),
-    "synth": ("orthographic_prob", "flip_prob"),
-    "align": ("soft_mix",),
-}
-
-
 def to_dict(cfg: Any) -> dict:
     """Dataclass -> plain dict (tuples become lists, for YAML)."""
     def conv(v: Any) -> Any:
@@ -195,11 +189,34 @@ def to_dict(cfg: Any) -> dict:
     return conv(cfg)
 
 
+def _scalar(key: str, default: Any, val: Any) -> Any:
+    """A YAML scalar as the type of `default` (ints must be integral), or a one-line error naming `key`."""
+    if isinstance(default, bool):
+        if not isinstance(val, bool):
+            raise ValueError(f"{key}: expected true/false, got {val!r}")
+        return val
+    if isinstance(default, (int, float)):
+        if isinstance(val, bool) or not isinstance(val, (int, float)):
+            raise ValueError(f"{key}: expected a number, got {val!r}")
+        try:
+            num = float(val)
+        except OverflowError:
+            raise ValueError(f"{key}: {str(val)[:12]}... is too large; expected a finite number") from None
+        if isinstance(default, float):
+            return num
+        if not num.is_integer():
+            raise ValueError(f"{key}: expected an integer, got {val!r}")
+        return int(val)
+    if not isinstance(val, str):
+        raise ValueError(f"{key}: expected a string, got {val!r}")
+    return val
+
+
 def _build(cls: type, data: dict, where: str) -> Any:
     if not isinstance(data, dict):
         raise ValueError(f"{where}: expected a mapping, got {type(data).__name__}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - set(fields))
+    unknown = sorted(str(k) for k in set(data) - set(fields))
     if unknown:
         raise ValueError(f"{where}: unknown key(s) {', '.join(unknown)}; expected some of {', '.join(fields)}")
     kwargs = {}
@@ -212,52 +229,158 @@ def _build(cls: type, data: dict, where: str) -> Any:
         elif isinstance(default, tuple):
             if not isinstance(val, (list, tuple)) or len(val) != len(default):
                 raise ValueError(f"{key}: expected a list of {len(default)} values, got {val!r}")
-            kwargs[name] = tuple(type(d)(v) for d, v in zip(default, val))
-        elif isinstance(default, bool):
-            if not isinstance(val, bool):
-                raise ValueError(f"{key}: expected true/false, got {val!r}")
-            kwargs[name] = val
-        elif isinstance(default, (int, float)) and not isinstance(default, bool):
-            if isinstance(val, bool) or not isinstance(val, (int, float)):
-                raise ValueError(f"{key}: expected a number, got {val!r}")
-            kwargs[name] = type(default)(val) if isinstance(default, float) or float(val).is_integer() else val
-        elif isinstance(default, str):
-            if not isinstance(val, str):
-                raise ValueError(f"{key}: expected a string, got {val!r}")
-            kwargs[name] = val
+            kwargs[name] = tuple(_scalar(f"{key}[{i}]", d, v) for i, (d, v) in enumerate(zip(default, val)))
+        elif isinstance(default, (bool, int, float, str)):
+            kwargs[name] = _scalar(key, default, val)
         else:
             kwargs[name] = val
     return cls(**kwargs)
 
 
+# ------------------------------------------------------------------------------------ validation
+# Every field is checked here, in one place. Each number must be finite (an integer for int fields);
+# its range comes from FIELD_RULES ("section.field"), else from the first naming convention in
+# NAME_RULES that matches the field's name; a new field is therefore covered by its name, and gets an
+# entry in FIELD_RULES only when the convention does not say what it needs. Relations between two
+# fields are in RELATIONS. Strings are checked only where FIELD_RULES lists their choices.
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What a field may hold: numbers within [lo, hi] (either bound open), or one of `choices`;
+    `ordered` for a (low, high) pair whose low must not exceed its high."""
+
+    text: str  # the expectation, as an error states it
+    lo: float | None = None
+    hi: float | None = None
+    lo_open: bool = False
+    hi_open: bool = False
+    choices: tuple = ()
+    ordered: bool = False
+
+    def ok(self, v: Any) -> bool:
+        if self.choices:
+            return v in self.choices
+        if isinstance(v, str):
+            return True
+        if self.lo is not None and (v <= self.lo if self.lo_open else v < self.lo):
+            return False
+        return not (self.hi is not None and (v >= self.hi if self.hi_open else v > self.hi))
+
+
+def _choice(*options: str) -> Rule:
+    return Rule(f"one of {', '.join(repr(o) for o in options)}", choices=options)
+
+
+FINITE = Rule("a finite number")
+POSITIVE = Rule("a number > 0", lo=0, lo_open=True)
+NON_NEGATIVE = Rule("a number >= 0", lo=0)
+PROBABILITY = Rule("a probability in [0, 1]", lo=0, hi=1)
+UNIT_OPEN = Rule("a number in [0, 1)", lo=0, hi=1, hi_open=True)
+POSITIVE_RANGE = Rule("a (low, high) pair with 0 < low <= high", lo=0, lo_open=True, ordered=True)
+ANGLE_RANGE = Rule("a (low, high) pair of degrees with low <= high", lo=-360, hi=360, ordered=True)
+
+FIELD_RULES: dict[str, Rule] = {
+    "model.init": _choice("reference", "torch"),
+    "model.attention": _choice("sdpa", "manual"),
+    "model.mlp_ratio": POSITIVE,
+    "noise.conf_scale": POSITIVE,
+    "noise.lowfreq_knots": NON_NEGATIVE,  # fewer than 2 knots: no low-frequency drift
+    "synth.elevation_deg": Rule("a (low, high) pair of degrees in [-90, 90] with low <= high", lo=-90, hi=90,
+                                ordered=True),
+    "synth.image_size_wh": POSITIVE,
+    "align.mode": _choice("text", "onehot"),
+    "align.label_field": _choice("content", "full"),
+    "align.soft_mix": PROBABILITY,
+    "optim.betas": UNIT_OPEN,
+    "optim.decay": _choice("cosine", "constant"),
+    "optim.weight_decay": NON_NEGATIVE,
+    "optim.grad_clip": NON_NEGATIVE,  # 0 = no clipping
+    "train.stage": _choice("pretrain", "finetune"),
+    "train.seed": NON_NEGATIVE,
+    "train.val_every": NON_NEGATIVE,  # 0 = no validation
+    "train.amp": _choice("auto", "bf16", "off"),
+    "train.device": _choice("auto", "cuda", "cpu"),
+    "variant": _choice(*VARIANTS),
+}
+
+NAME_RULES: tuple[tuple[str, Rule], ...] = (  # fnmatch patterns on the field name, first match wins
+    ("*_prob", PROBABILITY), ("*_frac", PROBABILITY), ("*_rate", UNIT_OPEN),
+    ("*_workers", NON_NEGATIVE), ("*_steps", NON_NEGATIVE), ("*_minutes", NON_NEGATIVE),
+    ("*_std", NON_NEGATIVE), ("*_tolerance", NON_NEGATIVE), ("w_*", NON_NEGATIVE),
+    ("dim_*", POSITIVE), ("num_*", POSITIVE), ("*_size", POSITIVE), ("*_every", POSITIVE),
+    ("*_windows", POSITIVE), ("*_cameras", POSITIVE), ("*_hidden", POSITIVE), ("maxlen", POSITIVE),
+    ("depth", POSITIVE), ("stride", POSITIVE), ("lr", POSITIVE), ("*temperature*", POSITIVE),
+    ("*_mm", POSITIVE_RANGE), ("*_px", POSITIVE_RANGE), ("*_deg", ANGLE_RANGE),
+)
+
+# (fields, holds(values...), message with the values as {0}, {1}, ...)
+RELATIONS: tuple[tuple[tuple[str, ...], Any, str], ...] = (
+    (("mask.window_min_frac", "mask.window_max_frac"), lambda lo, hi: lo <= hi,
+     "config mask.window_min_frac = {0} must be <= mask.window_max_frac = {1}"),
+    (("model.dim_feat", "model.num_heads"), lambda d, h: d % h == 0,
+     "config model.dim_feat = {0} must be divisible by model.num_heads = {1}"),
+)
+
+
+def rule_for(key: str) -> Rule | None:
+    """The rule of field `key` ("section.field"): its FIELD_RULES entry, else its naming convention."""
+    if key in FIELD_RULES:
+        return FIELD_RULES[key]
+    name = key.rsplit(".", 1)[-1]
+    return next((r for pattern, r in NAME_RULES if fnmatch.fnmatchcase(name, pattern)), None)
+
+
+def _leaves(obj: Any, prefix: str = ""):
+    """(key, value, default) for every non-dataclass field, recursively."""
+    defaults = type(obj)()
+    for f in dataclasses.fields(obj):
+        value, default = getattr(obj, f.name), getattr(defaults, f.name)
+        if dataclasses.is_dataclass(default):
+            yield from _leaves(value, f"{prefix}{f.name}.")
+        else:
+            yield f"{prefix}{f.name}", value, default
+
+
+def _check_field(key: str, value: Any, default: Any) -> None:
+    rule = rule_for(key)
+    items, kinds = (value, default) if isinstance(default, tuple) else ((value,), (default,))
+    if isinstance(default, tuple) and (not isinstance(value, tuple) or len(value) != len(default)):
+        raise ValueError(f"config {key} = {value!r}: expected {len(default)} values")
+    for v, d in zip(items, kinds):
+        if v is None or d is None:  # an optional field left unset
+            continue
+        if isinstance(d, bool):
+            if not isinstance(v, bool):
+                raise ValueError(f"config {key} = {value!r}: expected true or false")
+        elif isinstance(d, (int, float)):
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise ValueError(f"config {key} = {value!r}: expected a number")
+            if isinstance(d, int) and not isinstance(v, int):
+                raise ValueError(f"config {key} = {value!r}: expected an integer")
+            if not math.isfinite(v):
+                raise ValueError(f"config {key} = {value!r}: expected a finite number"
+                                 + (f", {rule.text}" if rule is not None else ""))
+        elif isinstance(d, str) and not isinstance(v, str):
+            raise ValueError(f"config {key} = {value!r}: expected a string")
+        if rule is not None and not isinstance(d, bool) and not rule.ok(v):
+            expected = rule.text.replace("a number", "an integer", 1) if isinstance(d, int) else rule.text
+            raise ValueError(f"config {key} = {value!r}: expected {expected}")
+    if rule is not None and rule.ordered and isinstance(value, tuple) and list(value) != sorted(value):
+        raise ValueError(f"config {key} = {value!r}: expected {rule.text}")
+
+
 def validate(cfg: RunConfig) -> RunConfig:
-    """Range checks; raises a one-line ValueError naming the key."""
-    for section, names in _PROBABILITY_FIELDS.items():
-        sec = getattr(cfg, section)
-        for n in names:
-            v = getattr(sec, n)
-            if not 0.0 <= v <= 1.0:
-                raise ValueError(f"config {section}.{n} = {v}: expected a probability in [0, 1]")
-    if cfg.mask.window_min_frac > cfg.mask.window_max_frac:
-        raise ValueError("config mask.window_min_frac must be <= mask.window_max_frac")
-    if cfg.model.dim_feat % cfg.model.num_heads:
-        raise ValueError(f"config model.dim_feat = {cfg.model.dim_feat} must be divisible by model.num_heads = {cfg.model.num_heads}")
-    if cfg.model.attention not in ("sdpa", "manual"):
-        raise ValueError(f"config model.attention = {cfg.model.attention!r}: expected 'sdpa' or 'manual'")
-    if cfg.align.mode not in ("text", "onehot"):
-        raise ValueError(f"config align.mode = {cfg.align.mode!r}: expected 'text' or 'onehot'")
-    if cfg.align.label_field not in ("content", "full"):
-        raise ValueError(f"config align.label_field = {cfg.align.label_field!r}: expected 'content' or 'full'")
-    if cfg.train.stage not in ("pretrain", "finetune"):
-        raise ValueError(f"config train.stage = {cfg.train.stage!r}: expected 'pretrain' or 'finetune'")
-    if cfg.variant not in VARIANTS:
-        raise ValueError(f"config variant = {cfg.variant!r}: expected one of {', '.join(VARIANTS)}")
-    for name in ("lr", "batch_size"):
-        sec = cfg.optim if name == "lr" else cfg.data
-        if getattr(sec, name) <= 0:
-            raise ValueError(f"config {name} must be > 0")
-    if cfg.train.max_steps < 0:
-        raise ValueError("config train.max_steps must be >= 0")
+    """Check every field against its rule (see FIELD_RULES / NAME_RULES) and RELATIONS; raises a
+    one-line ValueError naming the key, its value and what was expected."""
+    values = {}
+    for key, value, default in _leaves(cfg):
+        _check_field(key, value, default)
+        values[key] = value
+    for keys, holds, message in RELATIONS:
+        args = [values[k] for k in keys]
+        if not holds(*args):
+            raise ValueError(message.format(*args))
     return cfg
 
 
@@ -292,9 +415,18 @@ def make_config(preset: str = "tiny", variant: str = "actionpose", overrides: di
 def load_yaml(path: str | Path) -> RunConfig:
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise ValueError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+        text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no such config file") from None
+    except OSError as e:
+        raise ValueError(f"{path}: cannot read the config file ({e.strerror or type(e).__name__})") from None
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path}: not a UTF-8 text file (byte {e.start}); expected YAML") from None
+    try:
+        data = yaml.safe_load(text)
+    except (yaml.YAMLError, ValueError, RecursionError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ValueError(f"{path}: not valid YAML ({first})") from None
     try:
         return from_dict(data or {})
     except ValueError as e:
@@ -313,9 +445,15 @@ def parse_override(expr: str) -> dict:
     out: dict = {}
     cur = out
     parts = key.strip().split(".")
+    if not all(p.strip() for p in parts):
+        raise ValueError(f"override {expr!r}: key {key.strip()!r} has an empty part; expected e.g. optim.lr=1e-3")
     for p in parts[:-1]:
         cur = cur.setdefault(p, {})
-    cur[parts[-1]] = yaml.safe_load(val)
+    try:
+        cur[parts[-1]] = yaml.safe_load(val)
+    except (yaml.YAMLError, ValueError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ValueError(f"override {expr!r}: the value is not valid YAML ({first})") from None
     return out
 
 
