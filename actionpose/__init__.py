@@ -33,11 +33,31 @@ _EXPORTS = {
     "extract_embeddings": "actionpose.embeddings", "project_2d": "actionpose.embeddings",
     "EmbeddingSet": "actionpose.embeddings", "recognition_from_embeddings": "actionpose.embeddings",
     "embed_texts": "actionpose.text.cache",
+    "project_embeddings": "actionpose.embeddings", "Projection": "actionpose.embeddings",
+    "rank_windows": "actionpose.embeddings", "window_top1": "actionpose.embeddings",
+    "confusion_from_embeddings": "actionpose.embeddings", "fill_window_frames": "actionpose.embeddings",
+    "checkpoint_provenance": "actionpose.embeddings", "describe_provenance": "actionpose.embeddings",
+    "place_near_motions": "actionpose.embeddings",
+    # inspecting one clip (the explorer app)
+    "lift_clip": "actionpose.clips", "ClipView": "actionpose.clips", "stratified_subset": "actionpose.clips",
+    "view_offscreen_table": "actionpose.clips", "offscreen_mask": "actionpose.clips",
     "label_to_sentence": "actionpose.text.templates",
     # skeleton and geometry (used by the notebooks to explain the data)
     "H36M17_NAMES": "actionpose.skeleton", "BODY_PARTS": "actionpose.skeleton",
     "project_camera": "actionpose.geometry", "normalize_screen": "actionpose.geometry",
     "denormalize_screen": "actionpose.geometry",
+    # metrics and teaching helpers (the notebooks compute each metric by hand and check it here)
+    "mpjpe": "actionpose.metrics", "p_mpjpe": "actionpose.metrics", "n_mpjpe": "actionpose.metrics",
+    "mpjve": "actionpose.metrics", "pck": "actionpose.metrics", "auc": "actionpose.metrics",
+    "topk_accuracy": "actionpose.metrics", "procrustes_align": "actionpose.geometry",
+    "skeleton_figure": "actionpose.teaching", "camera_table": "actionpose.teaching",
+    "attention_maps": "actionpose.teaching", "fusion_weights": "actionpose.teaching",
+    "new_bundle": "actionpose.teaching", "loss_terms": "actionpose.teaching",
+    "coco17_from_h36m17": "actionpose.teaching", "interact": "actionpose.teaching",
+    "record_facts": "actionpose.teaching", "joint_side": "actionpose.teaching",
+    "H36M17_PARENTS": "actionpose.skeleton", "COCO17_NAMES": "actionpose.skeleton", "random_view": "actionpose.teaching",
+    "fixed_views": "actionpose.teaching", "synthesize": "actionpose.teaching",
+    "add_noise": "actionpose.teaching", "flip_sample": "actionpose.teaching",
 }
 _ALIASES = {"describe_mask": "describe"}
 
