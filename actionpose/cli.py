@@ -69,9 +69,10 @@ def _overrides(args: argparse.Namespace) -> dict:
     if args.config:
         path = Path(args.config)
         try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except (OSError, yaml.YAMLError) as e:
-            raise ValueError(f"{path}: cannot read config overrides ({str(e).splitlines()[0]})") from None
+            data = yaml.safe_load(path.read_bytes().decode("utf-8")) or {}
+        except (OSError, yaml.YAMLError, ValueError, RecursionError) as e:  # ValueError: not UTF-8
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise ValueError(f"{path}: cannot read config overrides ({first})") from None
         if not isinstance(data, dict):
             raise ValueError(f"{path}: expected a mapping of config sections")
         over = _merge(over, data)

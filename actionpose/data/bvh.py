@@ -468,6 +468,8 @@ def bvh_to_h36m17(clip: BvhClip, mapping: str | Mapping = "bandai", unit_to_mm: 
     unit_to_mm: file units to millimetres (10 for centimetres, as in Bandai-Namco).
     fps: resample to this rate (linear interpolation of positions); None keeps the file's rate.
     """
+    if clip.num_frames == 0:  # a header-only file parses, but is no motion to prepare
+        raise ValueError(f"{clip.where}: Frames = 0; expected at least one frame of motion")
     pos, rot = forward_kinematics(clip)
     joints, valid = map_to_h36m17(pos, rot, clip.skeleton, mapping, where=clip.where)
     joints = to_world_mm(joints, unit_to_mm, up_axis)
