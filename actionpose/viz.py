@@ -94,29 +94,45 @@ def error_timeline_figure(errors_mm: np.ndarray, title: str = "MPJPE per frame")
 
 
 def embedding_figure(points: np.ndarray, labels: list[str], kinds: list[str], title: str = "") -> go.Figure:
-    """2D projection of motion embeddings (kind 'motion') and label-text embeddings (kind 'text')."""
+    """2D projection of motion embeddings (kind 'motion') and label-text embeddings (kind 'text'):
+    `points [P, 2]`, `labels [P]`, `kinds [P]`. Each label gets its own colour/symbol pair."""
     pts = np.asarray(points, dtype=float)
-    fig = go.Figure()
     kinds_arr = np.array(kinds)
     labels_arr = np.array(labels)
-    for kind, symbol, size in (("motion", "circle", 6), ("text", "star", 16)):
+    styles = label_styles(labels_arr.tolist())
+    fig = go.Figure()
+    for kind, size in (("motion", 7), ("text", 16)):
         sel = kinds_arr == kind
         if not sel.any():
             continue
-        fig.add_trace(go.Scatter(x=pts[sel, 0], y=pts[sel, 1], mode="markers", name=kind,
-                                 marker=dict(symbol=symbol, size=size, color=_label_colors(labels_arr[sel], labels_arr),
-                                             line=dict(width=1, color="black") if kind == "text" else None),
-                                 text=labels_arr[sel], hovertemplate="%{text}<extra>" + kind + "</extra>"))
+        labs = labels_arr[sel].tolist()
+        fig.add_trace(go.Scatter(
+            x=pts[sel, 0], y=pts[sel, 1], mode="markers", name=kind,
+            marker=dict(symbol=[styles[x][1] if kind == "motion" else "star" for x in labs], size=size,
+                        color=[styles[x][0] for x in labs],
+                        line=dict(width=1, color="black") if kind == "text" else dict(width=0)),
+            text=labs, hovertemplate="%{text}<extra>" + kind + "</extra>"))
     fig.update_layout(title=title, margin=dict(l=10, r=10, t=40, b=10))
     return fig
 
 
-def _label_colors(sel_labels: np.ndarray, all_labels: np.ndarray) -> list[str]:
-    palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-               "#bcbd22", "#17becf", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd",
-               "#e6550d", "#31a354", "#756bb1", "#636363"]
-    uniq = sorted(set(all_labels.tolist()))
-    return [palette[uniq.index(lab) % len(palette)] for lab in sel_labels.tolist()]
+# 12 colours x 3 symbols = 36 distinguishable (colour, symbol) pairs; labels are assigned in sorted
+# order, colour first, so neighbours in the alphabet never share a colour.
+LABEL_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf",
+                "#bcbd22", "#393b79", "#7f7f7f", "#637939")
+LABEL_SYMBOLS = ("circle", "square", "diamond", "triangle-up")
+UNLABELLED = ("#c7c7c7", "circle-open")
+
+
+def label_styles(labels: list[str]) -> dict[str, tuple[str, str]]:
+    """Each distinct label -> (colour, marker symbol); unique up to 48 labels, '' / '(unlabelled)' grey."""
+    out: dict[str, tuple[str, str]] = {}
+    uniq = sorted({x for x in labels if x and x != "(unlabelled)"})
+    nc = len(LABEL_COLORS)
+    for i, lab in enumerate(uniq):
+        out[lab] = (LABEL_COLORS[i % nc], LABEL_SYMBOLS[(i // nc) % len(LABEL_SYMBOLS)])
+    out[""] = out["(unlabelled)"] = UNLABELLED
+    return out
 
 
 def pose2d_figure(x2d: np.ndarray, hidden: np.ndarray | None = None, title: str = "") -> go.Figure:
@@ -181,4 +197,342 @@ def curves_figure(series: dict[str, tuple[np.ndarray, np.ndarray]], title: str =
                                  name=name, marker=dict(size=4)))
     fig.update_layout(title=title, xaxis_title=xaxis_title, yaxis_title=yaxis_title,
                       margin=dict(l=10, r=10, t=40, b=10), yaxis_type="log" if log_y else "linear")
+    return fig
+
+
+# ------------------------------------------------------------------------------ the 3D + 2D viewer
+
+SIDE_COLORS = {"left": "#1f77b4", "right": "#ff7f0e", "centre": "#555555"}
+GT_SIDE_COLORS = {"left": "#9ecae1", "right": "#fdbf6f", "centre": "#bdbdbd"}
+SIDE_SYMBOLS_3D = {"left": "circle", "right": "diamond", "centre": "square"}
+# Error colour scale (mm): blue (good) -> green -> orange -> red (bad), fixed range, see `cmax_mm`.
+ERROR_COLORSCALE = [[0.0, "#2166ac"], [0.3, "#1a9850"], [0.6, "#f1a340"], [1.0, "#b2182b"]]
+DEFAULT_CMAX_MM = 200.0
+
+
+def _side(j: int) -> str:
+    return "left" if j in _LEFT else "right" if j in _RIGHT else "centre"
+
+
+def _bones_of(side: str) -> list[tuple[int, int]]:
+    """(parent, child) bones whose child joint is on `side`."""
+    return [(p, j) for j, p in enumerate(H36M17_PARENTS) if p >= 0 and _side(j) == side]
+
+
+def _lines(pose: np.ndarray, bones: list[tuple[int, int]], dims: int) -> list[list[float | None]]:
+    axes: list[list[float | None]] = [[] for _ in range(dims)]
+    for p, j in bones:
+        for a in range(dims):
+            axes[a] += [float(pose[p, a]), float(pose[j, a]), None]
+    return axes
+
+
+def _padded_range(values: np.ndarray, pad: float = 0.08) -> tuple[float, float]:
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return -1.0, 1.0
+    lo, hi = float(v.min()), float(v.max())
+    span = max(hi - lo, 1e-6)
+    return lo - pad * span, hi + pad * span
+
+
+def viewer_frame_indices(n: int, max_frames: int = 300) -> list[int]:
+    """The frames embedded in the viewer's animation: every k-th so at most `max_frames`."""
+    step = max(1, int(np.ceil(n / max_frames)))
+    return list(range(0, n, step))
+
+
+def pose_viewer_figure(x2d: np.ndarray, pred_mm: np.ndarray, gt_mm: np.ndarray | None = None,
+                       joint_err_mm: np.ndarray | None = None, *, image_size_wh: tuple[int, int] | None = None,
+                       frame: int = 0, color_by: str = "error", links: bool = False,
+                       cmax_mm: float = DEFAULT_CMAX_MM, low_confidence: float = 0.5, max_frames: int = 300,
+                       fps: float = 30.0, title: str = "", uirevision: str = "viewer") -> go.Figure:
+    """The 2D input beside the 3D prediction, animated client-side (play/pause + frame slider).
+
+    x2d `[N, 17, 3]` screen-normalised (x, y, conf); pred_mm, gt_mm `[N, 17, 3]` root-relative camera
+    frame (mm); joint_err_mm `[N, 17]`. `color_by="error"` colours predicted joints and bones by their
+    error on a fixed 0..`cmax_mm` colour bar (left joints circles, right diamonds); `"side"` draws
+    left/right in two hues. The ground truth is drawn thin in light left/right hues. Axis ranges are
+    fixed over the whole sequence and `uirevision` keeps the user's camera across reruns. The 2D panel
+    shows the image border, low-confidence joints (hollow), masked joints (listed in the title) and
+    joints off screen (red ring). The figure opens at `frame`.
+    """
+    # Rounded (0.1 mm, 1e-3 screen units) so the embedded animation stays small.
+    x2 = np.round(np.asarray(x2d, dtype=float), 3)
+    pr = np.round(_to_display_3d(np.asarray(pred_mm, dtype=float)), 1)
+    gt = None if gt_mm is None else np.round(_to_display_3d(np.asarray(gt_mm, dtype=float)), 1)
+    n = len(pr)
+    if x2.shape[:2] != pr.shape[:2] or (gt is not None and gt.shape != pr.shape):
+        raise ValueError(f"pose_viewer_figure: x2d {x2.shape}, pred_mm {pr.shape}, gt_mm "
+                         f"{None if gt is None else gt.shape} must share [N, 17]")
+    err = None if joint_err_mm is None else np.round(np.asarray(joint_err_mm, dtype=float), 1)
+    if color_by not in ("error", "side"):
+        raise ValueError(f"pose_viewer_figure: color_by {color_by!r}, expected 'error' or 'side'")
+    if err is None:
+        color_by = "side"
+    idx = viewer_frame_indices(n, max_frames)
+    frame = int(np.clip(frame, 0, n - 1))
+    start = min(range(len(idx)), key=lambda k: abs(idx[k] - frame))
+    hx, hy = (1.0, 1.0) if image_size_wh is None else (1.0, image_size_wh[1] / image_size_wh[0])
+    present = x2[..., 2] > 0
+    off = present & ((np.abs(x2[..., 0]) > hx) | (np.abs(x2[..., 1]) > hy))
+    names = list(H36M17_NAMES)
+    sides = ("left", "right", "centre")
+
+    def traces(t: int) -> list:
+        out = []
+        uv = np.stack([x2[t, :, 0], -x2[t, :, 1]], axis=-1)
+        vis = present[t]
+        for side in sides:  # 2D bones by side (bones touching a masked joint are left out)
+            bones = [(p, j) for p, j in _bones_of(side) if vis[p] and vis[j]]
+            u, v = _lines(uv, bones, 2)
+            out.append(dict(type="scatter", xaxis="x", yaxis="y", x=u, y=v, mode="lines", line=dict(color=SIDE_COLORS[side], width=3),
+                                  hoverinfo="skip", showlegend=False))
+        conf = x2[t, :, 2]
+        sure = vis & (conf >= low_confidence)
+        unsure = vis & (conf < low_confidence)
+        for sel, sym, name in ((sure, "circle", "confident"), (unsure, "circle-open", f"conf < {low_confidence:g}")):
+            j = np.flatnonzero(sel)
+            out.append(dict(type="scatter", xaxis="x", yaxis="y", x=uv[j, 0].tolist(), y=uv[j, 1].tolist(), mode="markers", name=f"2D {name}",
+                                  marker=dict(symbol=sym, size=8, color=[SIDE_COLORS[_side(k)] for k in j],
+                                              line=dict(width=2, color=[SIDE_COLORS[_side(k)] for k in j])),
+                                  text=[f"{names[k]} · conf {conf[k]:.2f}" for k in j],
+                                  hovertemplate="%{text}<extra></extra>", showlegend=False))
+        j = np.flatnonzero(off[t])
+        out.append(dict(type="scatter", xaxis="x", yaxis="y", x=uv[j, 0].tolist(), y=uv[j, 1].tolist(), mode="markers", name="off screen", showlegend=False,
+                              marker=dict(symbol="circle-open", size=16, color="#d62728", line=dict(width=2)),
+                              text=[f"{names[k]} off screen" for k in j], hovertemplate="%{text}<extra></extra>"))
+        if gt is not None:
+            for side in sides:
+                xs, ys, zs = _lines(gt[t], _bones_of(side), 3)
+                out.append(dict(type="scatter3d", scene="scene", x=xs, y=ys, z=zs, mode="lines", hoverinfo="skip", showlegend=False,
+                                        line=dict(color=GT_SIDE_COLORS[side], width=4)))
+        if color_by == "error":
+            bones = [(p, j) for j, p in enumerate(H36M17_PARENTS) if p >= 0]
+            xs, ys, zs = _lines(pr[t], bones, 3)
+            e = np.nan_to_num(err[t], nan=0.0)
+            col = []
+            for p, j in bones:
+                col += [float(e[j]), float(e[j]), 0.0]
+            out.append(dict(type="scatter3d", scene="scene", x=xs, y=ys, z=zs, mode="lines", hoverinfo="skip", showlegend=False,
+                                    line=dict(color=col, colorscale=ERROR_COLORSCALE, cmin=0, cmax=cmax_mm, width=8)))
+        else:
+            for side in sides:
+                xs, ys, zs = _lines(pr[t], _bones_of(side), 3)
+                out.append(dict(type="scatter3d", scene="scene", x=xs, y=ys, z=zs, mode="lines", hoverinfo="skip", showlegend=False,
+                                        line=dict(color=SIDE_COLORS[side], width=8)))
+        etxt = [f"{names[k]}" + ("" if err is None or not np.isfinite(err[t, k]) else f" · {err[t, k]:.0f} mm")
+                for k in range(17)]
+        marker = dict(size=5, symbol=[SIDE_SYMBOLS_3D[_side(k)] for k in range(17)])
+        if color_by == "error":
+            marker.update(color=np.nan_to_num(err[t], nan=0.0).tolist(), colorscale=ERROR_COLORSCALE, cmin=0, cmax=cmax_mm,
+                          colorbar=dict(title=dict(text="error (mm)"), len=0.8, x=1.0, thickness=14))
+        else:
+            marker.update(color=[SIDE_COLORS[_side(k)] for k in range(17)])
+        out.append(dict(type="scatter3d", scene="scene", x=pr[t, :, 0].tolist(), y=pr[t, :, 1].tolist(), z=pr[t, :, 2].tolist(), mode="markers", marker=marker,
+                                text=etxt, hovertemplate="%{text}<extra>prediction</extra>", showlegend=False))
+        if links and gt is not None:
+            xs, ys, zs = [], [], []
+            for k in range(17):
+                for a, b in ((xs, 0), (ys, 1), (zs, 2)):
+                    a += [float(pr[t, k, b]), float(gt[t, k, b]), None]
+            out.append(dict(type="scatter3d", scene="scene", x=xs, y=ys, z=zs, mode="lines", hoverinfo="skip", showlegend=False,
+                                    line=dict(color="#444444", width=2, dash="dot")))
+        return out
+
+    def frame_title(t: int) -> str:
+        parts = [f"frame {t}"]
+        if err is not None and np.isfinite(err[t]).any():
+            parts.append(f"MPJPE {np.nanmean(err[t]):.1f} mm")
+        k = int(off[t].sum())
+        if k:
+            parts.append(f"⚠ {k} joint{'s' * (k > 1)} off screen")
+        m = int((~present[t]).sum())
+        if m:
+            parts.append(f"{m} masked: " + ", ".join(names[j] for j in np.flatnonzero(~present[t])))
+        return (title + " — " if title else "") + " · ".join(parts)
+
+    fig = make_subplots(rows=1, cols=2, column_widths=[0.38, 0.62], horizontal_spacing=0.02,
+                        specs=[[{"type": "xy"}, {"type": "scene"}]],
+                        subplot_titles=("2D input (screen-normalised; box = image border)",
+                                        "3D: prediction" + (" coloured by error" if color_by == "error" else "")
+                                        + (" · ground truth (light)" if gt is not None else "")))
+    first = traces(idx[start])
+    fig.add_traces(first)
+    # The image border is static and drawn last so frames only touch the pose traces (0..len(first)-1).
+    fig.add_trace(go.Scatter(x=[-hx, hx, hx, -hx, -hx], y=[-hy, -hy, hy, hy, -hy], mode="lines",
+                             line=dict(color="#222222", width=1, dash="dash"), hoverinfo="skip", showlegend=False),
+                  row=1, col=1)
+    moving = list(range(len(first)))
+    frames = [dict(data=traces(i), name=str(i), traces=moving, layout=dict(title=dict(text=frame_title(i))))
+              for i in idx]
+    # Fixed ranges over the whole sequence (no rescaling while playing); equal scale on every axis.
+    both = pr if gt is None else np.concatenate([pr, gt])
+    ranges = [_padded_range(both[..., a]) for a in range(3)]
+    half = max((hi - lo) / 2 for lo, hi in ranges)
+    mids = [(lo + hi) / 2 for lo, hi in ranges]
+    ax = dict(showbackground=True, backgroundcolor="#f7f7f7", zeroline=False)
+    scene = dict(aspectmode="cube", uirevision=uirevision,
+                 xaxis=dict(range=[mids[0] - half, mids[0] + half], title="x (mm)", **ax),
+                 yaxis=dict(range=[mids[1] - half, mids[1] + half], title="depth (mm)", **ax),
+                 zaxis=dict(range=[mids[2] - half, mids[2] + half], title="up (mm)", **ax),
+                 camera=dict(eye=dict(x=1.3, y=-1.6, z=0.6)))
+    uvx = np.concatenate([x2[..., 0][present], [-hx, hx]])
+    uvy = np.concatenate([-x2[..., 1][present], [-hy, hy]])
+    dur = max(10, int(1000 / max(fps, 1.0)) * (idx[1] - idx[0] if len(idx) > 1 else 1))
+    play = dict(label="▶ play", method="animate",
+                args=[None, {"frame": {"duration": dur, "redraw": True}, "fromcurrent": True,
+                             "transition": {"duration": 0}, "mode": "immediate"}])
+    pause = dict(label="❚❚ pause", method="animate",
+                 args=[[None], {"frame": {"duration": 0, "redraw": False}, "mode": "immediate"}])
+    fig.update_layout(
+        title=dict(text=frame_title(idx[start]), x=0.01, font=dict(size=14)), scene=scene, uirevision=uirevision,
+        height=560, margin=dict(l=10, r=10, t=70, b=10), showlegend=False,
+        updatemenus=[dict(type="buttons", direction="left", x=0.0, y=-0.02, xanchor="left", yanchor="top",
+                          pad=dict(t=10, r=10), buttons=[play, pause], showactive=False)],
+        sliders=[dict(active=start, x=0.12, y=-0.02, len=0.88, yanchor="top", pad=dict(t=10),
+                      currentvalue=dict(prefix="frame ", visible=True),
+                      steps=[dict(label=str(i), method="animate",
+                                  args=[[str(i)], {"frame": {"duration": 0, "redraw": True}, "mode": "immediate",
+                                                   "transition": {"duration": 0}}]) for i in idx])])
+    fig.update_xaxes(range=list(_padded_range(uvx, 0.05)), row=1, col=1, zeroline=False, showticklabels=False)
+    fig.update_yaxes(range=list(_padded_range(uvy, 0.05)), row=1, col=1, zeroline=False, showticklabels=False,
+                     scaleanchor="x", scaleratio=1)
+    # Frames are plain dicts built above; skipping plotly's per-object validation keeps this fast.
+    out = fig.to_dict()
+    out["frames"] = frames
+    return go.Figure(out, _validate=False)
+
+
+def error_strip_figure(frame_err_mm: np.ndarray, windows: np.ndarray | None = None, frame: int | None = None,
+                       cmax_mm: float = DEFAULT_CMAX_MM, title: str = "MPJPE per frame (click to open a frame)",
+                       fps: float | None = None) -> go.Figure:
+    """Per-frame MPJPE `[N]` as a clickable line coloured on the viewer's fixed error scale; the worst
+    frame is starred, `frame` marked, window bounds `[W, 2]` shaded alternately."""
+    e = np.asarray(frame_err_mm, dtype=float)
+    t = np.arange(len(e))
+    fig = go.Figure()
+    if windows is not None:
+        for k, (s, w_end) in enumerate(np.asarray(windows).tolist()):
+            if k % 2 == 0:
+                fig.add_vrect(x0=s - 0.5, x1=w_end - 0.5, fillcolor="#eeeeee", line_width=0, layer="below")
+    fig.add_trace(go.Scatter(x=t, y=e, mode="lines+markers", name="MPJPE",
+                             line=dict(color="#888888", width=1),
+                             marker=dict(size=6, color=np.nan_to_num(e), colorscale=ERROR_COLORSCALE, cmin=0,
+                                         cmax=cmax_mm),
+                             hovertemplate="frame %{x}: %{y:.1f} mm<extra></extra>"))
+    if np.isfinite(e).any():
+        w = int(np.nanargmax(e))
+        fig.add_trace(go.Scatter(x=[w], y=[e[w]], mode="markers", name="worst frame",
+                                 marker=dict(symbol="star", size=14, color="#b2182b", line=dict(width=1, color="black")),
+                                 hovertemplate=f"worst frame {w}: {e[w]:.1f} mm<extra></extra>"))
+    if frame is not None:
+        fig.add_vline(x=frame, line_dash="dot", line_color="#333333")
+    fig.update_layout(title=title, xaxis_title="frame", yaxis_title="mm", height=220, showlegend=False,
+                      margin=dict(l=10, r=10, t=40, b=10), clickmode="event+select")
+    return fig
+
+
+# ------------------------------------------------------------------------------------ projector
+
+def projector_figure(motion_xy: np.ndarray, motion_labels: list[str], motion_hover: list[str],
+                     text_xy: np.ndarray | None = None, text_labels: list[str] | None = None,
+                     text_hover: list[str] | None = None, query_xy: np.ndarray | None = None,
+                     query_texts: list[str] | None = None, highlight: list[int] | None = None,
+                     title: str = "", note: str = "") -> go.Figure:
+    """Motion windows `[W, 2]` as one trace per label (colour + symbol from `label_styles`, so the
+    legend toggles a class), label texts `[L, 2]` as stars, typed queries `[Q, 2]` as black crosses.
+    Each motion point's `customdata` is its row in the window table, for click/lasso selection.
+    `highlight`: window rows drawn with a thick black ring (e.g. a query's nearest neighbours).
+    `note` is printed under the title (the projection method and how texts were placed)."""
+    xy = np.asarray(motion_xy, dtype=float)
+    labs = np.array([x or "(unlabelled)" for x in motion_labels])
+    styles = label_styles(labs.tolist() + list(text_labels or []))
+    hover = np.array(motion_hover, dtype=object)
+    fig = go.Figure()
+    order = sorted(set(labs.tolist()), key=lambda x: (x == "(unlabelled)", x))
+    for lab in order:
+        rows = np.flatnonzero(labs == lab)
+        col, sym = styles[lab]
+        fig.add_trace(go.Scatter(x=xy[rows, 0], y=xy[rows, 1], mode="markers", name=lab, legendgroup=lab,
+                                 customdata=rows, hovertext=hover[rows], hoverinfo="text",
+                                 marker=dict(size=8, color=col, symbol=sym, opacity=0.85,
+                                             line=dict(width=0.5, color="white"))))
+    if text_xy is not None and text_labels:
+        txy = np.asarray(text_xy, dtype=float)
+        fig.add_trace(go.Scatter(x=txy[:, 0], y=txy[:, 1], mode="markers", name="label texts ★",
+                                 hovertext=text_hover or list(text_labels), hoverinfo="text",
+                                 marker=dict(symbol="star", size=17, color=[styles[x][0] for x in text_labels],
+                                             line=dict(width=1.2, color="black"))))
+    if highlight:
+        h = np.asarray(highlight, dtype=int)
+        fig.add_trace(go.Scatter(x=xy[h, 0], y=xy[h, 1], mode="markers", name="nearest to the query",
+                                 customdata=h, hovertext=hover[h], hoverinfo="text",
+                                 marker=dict(size=15, color="rgba(0,0,0,0)", line=dict(width=2.5, color="black"))))
+    if query_xy is not None and query_texts:
+        q = np.asarray(query_xy, dtype=float)
+        fig.add_trace(go.Scatter(x=q[:, 0], y=q[:, 1], mode="markers+text", name="query ✚",
+                                 text=[f"“{t}”" for t in query_texts], textposition="top center",
+                                 hovertext=[f"query: {t}" for t in query_texts], hoverinfo="text",
+                                 marker=dict(symbol="cross-thin", size=22, color="black", line=dict(width=3))))
+    fig.update_layout(
+        title=dict(text=title + (f"<br><sup>{note}</sup>" if note else ""), x=0.01), height=620,
+        margin=dict(l=10, r=10, t=80 if note else 40, b=10), legend=dict(itemsizing="constant", font=dict(size=11)),
+        dragmode="lasso", xaxis=dict(showticklabels=False, title=""), yaxis=dict(showticklabels=False, title=""),
+        clickmode="event+select")
+    return fig
+
+
+def confusion_figure(counts: np.ndarray, true_labels: list[str], pred_labels: list[str], title: str = "") -> go.Figure:
+    """Confusion matrix `counts [R, C]` (rows: ground truth, columns: top-1 prediction), coloured by the
+    row percentage, counts in the hover."""
+    c = np.asarray(counts, dtype=float)
+    pct = 100.0 * c / np.maximum(c.sum(axis=1, keepdims=True), 1)
+    fig = go.Figure(go.Heatmap(z=pct, x=pred_labels, y=true_labels, colorscale="Blues", zmin=0, zmax=100,
+                               customdata=c.astype(int), colorbar=dict(title="% of row"),
+                               hovertemplate="truth %{y}<br>predicted %{x}<br>%{customdata} windows (%{z:.0f} %)"
+                                             "<extra></extra>"))
+    fig.update_layout(title=title, xaxis_title="top-1 prediction", yaxis_title="ground truth",
+                      yaxis=dict(autorange="reversed"), height=max(360, 22 * len(true_labels) + 160),
+                      margin=dict(l=10, r=10, t=40, b=10))
+    return fig
+
+
+def grouped_bars_figure(series: dict[str, dict[str, float]], order: list[str] | None = None, title: str = "",
+                        yaxis_title: str = "", difference: bool = False) -> go.Figure:
+    """Bars per key for each named series (e.g. two runs' per-action MPJPE); with `difference` and two
+    series, also the difference (second - first) as a line on a second axis."""
+    keys = order or sorted({k for s in series.values() for k in s})
+    fig = go.Figure()
+    for name, vals in series.items():
+        fig.add_trace(go.Bar(x=keys, y=[vals.get(k, np.nan) for k in keys], name=name))
+    if difference and len(series) == 2:
+        a, b = list(series.values())
+        d = [b.get(k, np.nan) - a.get(k, np.nan) for k in keys]
+        fig.add_trace(go.Scatter(x=keys, y=d, name="difference (2nd − 1st)", mode="markers+lines", yaxis="y2",
+                                 line=dict(color="black", dash="dot")))
+        fig.update_layout(yaxis2=dict(overlaying="y", side="right", title="difference", zeroline=True))
+    fig.update_layout(title=title, barmode="group", yaxis_title=yaxis_title, margin=dict(l=10, r=10, t=40, b=10),
+                      legend=dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom"))
+    return fig
+
+
+def pose_thumbnail(x2d: np.ndarray, image_size_wh: tuple[int, int] | None = None, title: str = "") -> go.Figure:
+    """A small 2D pose `[17, 2+]` (screen-normalised) inside its image border, for galleries."""
+    p = np.asarray(x2d, dtype=float)
+    vis = p[:, 2] > 0 if p.shape[-1] > 2 else np.ones(len(p), dtype=bool)
+    uv = np.stack([p[:, 0], -p[:, 1]], axis=-1)
+    hx, hy = (1.0, 1.0) if image_size_wh is None else (1.0, image_size_wh[1] / image_size_wh[0])
+    fig = go.Figure(go.Scatter(x=[-hx, hx, hx, -hx, -hx], y=[-hy, -hy, hy, hy, -hy], mode="lines",
+                               line=dict(color="#999999", width=1, dash="dash"), hoverinfo="skip"))
+    for side in ("left", "right", "centre"):
+        u, v = _lines(uv, [(a, b) for a, b in _bones_of(side) if vis[a] and vis[b]], 2)
+        fig.add_trace(go.Scatter(x=u, y=v, mode="lines", line=dict(color=SIDE_COLORS[side], width=3),
+                                 hoverinfo="skip"))
+    fig.update_layout(title=dict(text=title, font=dict(size=11)), height=190, showlegend=False,
+                      margin=dict(l=2, r=2, t=24 if title else 2, b=2))
+    fig.update_xaxes(visible=False, range=list(_padded_range(np.r_[uv[vis, 0], -hx, hx], 0.03)))
+    fig.update_yaxes(visible=False, range=list(_padded_range(np.r_[uv[vis, 1], -hy, hy], 0.03)),
+                     scaleanchor="x", scaleratio=1)
     return fig
