@@ -7,6 +7,7 @@ de-normalised to millimetres with the per-frame factor of the 2D/3D encoding (da
 """
 from __future__ import annotations
 
+import datetime as _dt
 import platform
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,9 +17,11 @@ import pandas as pd
 import torch
 
 from . import metrics as M
+from .clips import offscreen_frame_fraction
 from .data.dataset import LabelVocab, make_sample, sequence_views, split_motions
 from .data.motion import Motion
 from .data.synthesis import Sample, add_noise
+from .embeddings import checkpoint_provenance
 from .model.sequence import predict_sequence
 from .skeleton import H36M17_NAMES
 from .train.data import load_data
@@ -75,8 +78,13 @@ def _check_compatible(run_meta: dict, info: dict, motions: list[Motion], where: 
 
 def evaluate(run: str | Path, data: str | Path | None = None, *, flip: bool = False, split: str | None = None,
              noise_sigma: float = 0.0, motions: list[Motion] | None = None, data_info: dict | None = None,
-             write: bool = True, device: str = "cpu", seed: int = 0, max_sequences: int | None = None) -> EvalReport:
-    """Evaluate `run` on the held-out split of `data` (default: the data the run was trained on)."""
+             write: bool = True, device: str = "cpu", seed: int = 0, max_sequences: int | None = None,
+             progress=None) -> EvalReport:
+    """Evaluate `run` on the held-out split of `data` (default: the data the run was trained on).
+
+    `progress(done, total)` (optional) is called after each sequence. The header records when the
+    evaluation was made and which checkpoint (step, config hash, sha256) it evaluated; per-sequence
+    rows carry the view index, style, worst frame, per-joint MPJPE and the off-screen frame fraction."""
     run_dir = resolve_run(run)
     bundle, cfg, meta = load_bundle(run_dir, torch.device(device))
     if motions is None:
@@ -99,9 +107,11 @@ def evaluate(run: str | Path, data: str | Path | None = None, *, flip: bool = Fa
     preds, gts, valids, actions, seq_rows = [], [], [], [], []
     rec_scores, rec_targets = [], []
     sources = set()
-    for m in held:
+    for done, m in enumerate(held):
+        if progress is not None and done:
+            progress(done, len(held))
         frame_vocab = vocab.frame_indices(m) if vocab is not None else None
-        for view, kp_cam in sequence_views(m, cfg):
+        for view_index, (view, kp_cam) in enumerate(sequence_views(m, cfg)):
             sample = make_sample(m, view, kp_cam)
             if kp_cam is None and noise_sigma > 0:
                 sample = Sample(add_noise(sample.x2d, rng, _noise_cfg(noise_sigma)), sample.y3d, sample.mm_per_unit)
@@ -118,8 +128,15 @@ def evaluate(run: str | Path, data: str | Path | None = None, *, flip: bool = Fa
             valids.append(valid)
             actions += [_action_of(m)] * len(pred_mm)
             err = np.linalg.norm(pred_mm - gt_mm, axis=-1)
-            seq_rows.append({"sequence": m.name, "view": view.camera.name, "action": _action_of(m),
-                             "frames": len(pred_mm), "mpjpe_mm": float((err * valid).sum() / max(valid.sum(), 1))})
+            per_frame = (err * valid).sum(axis=1) / np.maximum(valid.sum(axis=1), 1)
+            per_frame = np.where(valid.any(axis=1), per_frame, -1.0)
+            per_joint = (err * valid).sum(axis=0) / np.maximum(valid.sum(axis=0), 1)
+            seq_rows.append({"sequence": m.name, "view": view.camera.name, "view_index": view_index,
+                             "action": _action_of(m), "style": str(m.meta.get("style") or ""),
+                             "frames": len(pred_mm), "mpjpe_mm": float((err * valid).sum() / max(valid.sum(), 1)),
+                             "worst_frame": int(per_frame.argmax()), "worst_frame_mm": float(per_frame.max()),
+                             "offscreen_pct": 100.0 * offscreen_frame_fraction(sample.x2d, view.camera.image_size_wh),
+                             "per_joint_mm": [round(float(x), 2) for x in per_joint]})
             if frame_vocab is not None and pred.logits is not None:
                 for (s, e), lg in zip(pred.windows, pred.logits):
                     w = vocab.weights(frame_vocab[s:e])
@@ -171,7 +188,11 @@ def evaluate(run: str | Path, data: str | Path | None = None, *, flip: bool = Fa
         "sequences": len(held), "views": len(seq_rows), "frames": int(len(pred_all)),
         "seed": seed, "compute": f"{device} ({platform.processor() or platform.machine()}, torch {torch.__version__})",
         "preset": cfg.model.preset, "variant": cfg.variant, "step": meta.get("step"),
+        "made_at": _dt.datetime.now().isoformat(timespec="seconds"),
+        "checkpoint": checkpoint_provenance(run_dir, meta),
     }
+    if progress is not None:
+        progress(len(held), len(held))
     report = EvalReport(header, summary, per_action, per_joint, recognition, pd.DataFrame(seq_rows))
     if write:
         write_json(run_dir, "eval.json", report.to_dict())
