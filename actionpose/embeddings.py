@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from .data.dataset import make_sample, sequence_views, split_motions
 from .data.motion import Motion
@@ -131,13 +132,15 @@ def describe_provenance(prov: dict) -> str:
 
 def extract_embeddings(run: str | Path, data: str | Path | None = None, split: str = "val",
                        motions: list[Motion] | None = None, max_sequences: int | None = None,
-                       views_per_sequence: int = 1, write: bool = True, project: bool = True) -> EmbeddingSet:
+                       views_per_sequence: int = 1, write: bool = True, project: bool = True,
+                       device: str = "cpu", batch_size: int = 8) -> EmbeddingSet:
     """Window embeddings of the held-out motions + the run's label-text embeddings (`embeddings.npz`).
 
     With `write`, the file also stores the 2D projections the app draws (UMAP seed 0 and PCA, see the
-    module doc) when `project` is on, so the projector opens without fitting UMAP."""
+    module doc) when `project` is on, so the projector opens without fitting UMAP. `device` runs the
+    model there ("cpu", "cuda", "cuda:1", "mps"); `batch_size` windows go through it at once."""
     run_dir = resolve_run(run)
-    bundle, cfg, meta = load_bundle(run_dir)
+    bundle, cfg, meta = load_bundle(run_dir, torch.device(device))
     if bundle.aligner is None or bundle.vocab is None:
         raise ValueError(f"{run_dir}: this run has no motion embedding head (trained without alignment)")
     if motions is None:
@@ -151,7 +154,7 @@ def extract_embeddings(run: str | Path, data: str | Path | None = None, split: s
         frame_vocab = bundle.vocab.frame_indices(m)
         for vi, (view, kp_cam) in enumerate(sequence_views(m, cfg)[:views_per_sequence]):
             s = make_sample(m, view, kp_cam)
-            pred = predict_sequence(bundle.net, s.x2d, cfg.model.maxlen)
+            pred = predict_sequence(bundle.net, s.x2d, cfg.model.maxlen, device=device, windows_per_batch=batch_size)
             for (a, b), e in zip(pred.windows, pred.motion_emb):
                 w = bundle.vocab.weights(frame_vocab[a:b])
                 labels.append(bundle.vocab.keys[int(w.argmax())] if w.sum() > 0 else "")
