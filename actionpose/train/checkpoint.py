@@ -67,7 +67,26 @@ def read_meta(path: Path) -> dict:
                          f"({str(e).splitlines()[0]})") from None
     if "actionpose" not in md:
         raise ValueError(f"{path}: safetensors header lacks the field 'actionpose' (not an actionpose checkpoint)")
-    return json.loads(md["actionpose"])
+    try:
+        meta = json.loads(md["actionpose"])
+    except (json.JSONDecodeError, RecursionError) as e:
+        raise ValueError(f"{path}: header field 'actionpose' is not valid JSON ({str(e).splitlines()[0]})") from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"{path}: header field 'actionpose' is a JSON {type(meta).__name__}, expected an object")
+    step = meta.get("step", 0)
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise ValueError(f"{path}: header field actionpose.step = {step!r}, expected an integer >= 0")
+    return meta
+
+
+def check_finite(tensors: dict[str, torch.Tensor], where: str) -> None:
+    """Every floating-point tensor must be free of NaN/inf; the error names the first bad key."""
+    for key in sorted(tensors):
+        t = tensors[key]
+        if t.is_floating_point() and t.numel() and not bool(torch.isfinite(t).all()):
+            bad = int((~torch.isfinite(t)).sum())
+            raise ValueError(f"{where}: tensor {key} holds {bad} NaN/inf value(s) of {t.numel()}; "
+                             "expected finite weights (a diverged or corrupted checkpoint?)")
 
 
 def load_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
@@ -82,6 +101,7 @@ def load_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
         tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as e:
         raise ValueError(f"{path}: truncated or corrupt safetensors file ({str(e).splitlines()[0]})") from None
+    check_finite(tensors, str(path))
     return tensors, meta
 
 
