@@ -226,18 +226,63 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def _ablate_overrides(args) -> dict:
+    """--config/--set/--batch-size for every cell; the budget keys are the ablation's own."""
+    ns = argparse.Namespace(config=args.config, set=args.set, max_steps=None, max_minutes=None, seed=None,
+                            batch_size=args.batch_size, data="")
+    over = {k: v for k, v in _overrides(ns).items() if v != {}}
+    taken = [f"train.{k}" for k in ("max_steps", "max_minutes", "seed", "device") if k in over.get("train", {})]
+    if taken or "path" in over.get("data", {}):
+        raise ValueError(f"--set/--config: {', '.join(taken + (['data.path'] if 'path' in over.get('data', {}) else []))} "
+                         "is set by the ablation itself (use --pretrain-steps/--finetune-steps/--seeds/--device/"
+                         "--pretrain-data/--target-data)")
+    return over
+
+
 def cmd_ablate(args) -> int:
-    from .ablation import AblationSpec, run_ablation
+    from .ablation import AblationSpec, parse_seeds, parse_sweep, run_ablation, to_markdown
     from .paths import require_existing, require_writable_dir
-    for opt, path in (("--pretrain-data", args.pretrain_data), ("--target-data", args.target_data)):
+    for opt, path in (("--pretrain-data", args.pretrain_data), ("--target-data", args.target_data),
+                      ("--sweep-config", args.sweep_config)):
         if path:
-            require_existing(path, f"prepared data dir ({opt})")
+            require_existing(path, "file" if opt == "--sweep-config" else f"prepared data dir ({opt})")
+    if args.pretrain_budget is not None or args.finetune_budget is not None:
+        raise ValueError("--pretrain-budget/--finetune-budget (minutes) were removed: budgets are step counts "
+                         "(--pretrain-steps/--finetune-steps); --estimate-only prints the minutes they take")
     require_writable_dir(args.out, "output folder")
-    spec = AblationSpec(pretrain_minutes=args.pretrain_budget, finetune_minutes=args.finetune_budget,
-                        seeds=args.seeds, pretrain_data=args.pretrain_data or "", target_data=args.target_data or "",
-                        out=Path(args.out), preset=args.preset, variants=args.variants.split(",") if args.variants else None)
-    table = run_ablation(spec, progress=not args.no_progress)
-    print(table)
+    sweep = parse_sweep(args.sweep, args.sweep_config) if (args.sweep or args.sweep_config) else None
+    spec = AblationSpec(pretrain_steps=args.pretrain_steps, finetune_steps=args.finetune_steps, out=Path(args.out),
+                        seeds=parse_seeds(args.seeds), cells=args.variants, pretrain_data=args.pretrain_data or "",
+                        target_data=args.target_data or "", preset=args.preset, overrides=_ablate_overrides(args),
+                        device=args.device, flip=args.flip, sweep=sweep)
+    summary = run_ablation(spec, progress=not args.no_progress, log=print, estimate_only=args.estimate_only)
+    if not args.estimate_only:
+        print(to_markdown(summary))
+        stem = "sweep" if sweep else "summary"
+        print(f"written: {Path(args.out) / stem}.json, .md, .csv, _paired.csv")
+    return 0
+
+
+def cmd_ablate_curve(args) -> int:
+    from .ablation import first_step_reaching, pretraining_curve, run_curve, write_curve
+    from .ablation.curve import curve_markdown
+    from .paths import require_writable_dir
+    require_writable_dir(args.out, "output folder")
+    if args.runs:
+        import pandas as pd
+        curve = pd.concat([pretraining_curve(r) for r in args.runs], ignore_index=True)
+        write_curve(curve, args.out, args.top1, note=f"Read from the run(s) {', '.join(args.runs)}.")
+    else:
+        if args.pretrain_steps is None:
+            raise ValueError("ablate-curve: give --pretrain-steps (to train the curve runs) or --runs RUN ...")
+        ns = argparse.Namespace(config=args.config, set=args.set, batch_size=args.batch_size)
+        curve = run_curve(args.pretrain_steps, args.out, args.every, variants=args.variants.split(","),
+                          seed=args.seed, preset=args.preset, pretrain_data=args.pretrain_data or "",
+                          target_data=args.target_data or "", overrides=_ablate_overrides(ns), device=args.device,
+                          top1_pct=args.top1, progress=not args.no_progress, log=print)
+    print(curve_markdown(curve, args.top1))
+    step = first_step_reaching(curve, args.top1)
+    print(f"written: {Path(args.out) / 'curve.csv'}, curve.md; suggested P: {step if step is not None else 'none yet'}")
     return 0
 
 
@@ -323,17 +368,51 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compile", action="store_true")
     p.set_defaults(func=cmd_bench)
 
-    p = sub.add_parser("ablate", help="pretrain variants, fine-tune each on a target, compare")
-    p.add_argument("--pretrain-budget", type=POSITIVE_FLOAT, required=True, help="minutes of pretraining per variant")
-    p.add_argument("--finetune-budget", type=POSITIVE_FLOAT, required=True, help="minutes of fine-tuning per variant")
-    p.add_argument("--seeds", type=POSITIVE_INT, default=1)
-    p.add_argument("--pretrain-data", default="")
-    p.add_argument("--target-data", default="")
-    p.add_argument("--out", required=True)
+    p = sub.add_parser("ablate", help="pretrain variants, fine-tune each on a target, compare (resumable)")
+    p.add_argument("--pretrain-steps", type=POSITIVE_INT, required=True, help="P: pretraining steps of every pretrained cell")
+    p.add_argument("--finetune-steps", type=POSITIVE_INT, required=True,
+                   help="F: fine-tuning steps of every cell (scratch (P+F) trains P + F)")
+    p.add_argument("--seeds", default="1", help="a count (3 = seeds 0,1,2) or a comma list (0,1,2; one seed: 5,)")
+    p.add_argument("--variants", default=None,
+                   help="comma list of cells (default: all): scratch, scratch-F, scratch-PF, motionbert-style, "
+                        "actionpose, onehot, no-part-mask, no-window-mask")
+    p.add_argument("--pretrain-data", default="", help="prepared Bandai-Namco dir (default: the bundled subset)")
+    p.add_argument("--target-data", default="",
+                   help="prepared target dir, e.g. Human3.6M (fine-tune on its train split, evaluate on test)")
+    p.add_argument("--out", required=True, help="ablation folder; re-running the same command continues it")
     p.add_argument("--preset", default="tiny", choices=["tiny", "lite", "base"])
-    p.add_argument("--variants", default=None, help="comma list (default: all)")
+    p.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"])
+    p.add_argument("--batch-size", type=POSITIVE_INT, default=None)
+    p.add_argument("--flip", action="store_true", help="flip test-time augmentation at evaluation")
+    p.add_argument("--config", default=None, help="YAML file of config overrides for every cell")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override for every cell")
+    p.add_argument("--sweep", action="append", default=[], metavar="KEY=V1,V2",
+                   help="method-tuning mode: pretraining settings to compare (axes combine as a grid), scored "
+                        "on a validation part of the fine-tuning data, never on the reported held-out takes")
+    p.add_argument("--sweep-config", default=None, help="YAML {setting name: {config overrides}} for the sweep")
+    p.add_argument("--estimate-only", action="store_true", help="print the pending work and its estimated minutes")
+    p.add_argument("--pretrain-budget", type=float, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--finetune-budget", type=float, default=None, help=argparse.SUPPRESS)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_ablate)
+
+    p = sub.add_parser("ablate-curve", help="pretraining curve (recognition top-1, MPJPE vs step) to choose P")
+    p.add_argument("--out", required=True)
+    p.add_argument("--pretrain-steps", type=POSITIVE_INT, default=None, help="budget of each curve run")
+    p.add_argument("--every", type=POSITIVE_INT, default=100, help="validate every N steps")
+    p.add_argument("--variants", default="actionpose", help="comma list of pretraining variants")
+    p.add_argument("--runs", nargs="+", default=None, help="read these pretraining runs instead of training")
+    p.add_argument("--top1", type=POSITIVE_FLOAT, default=50.0, help="recognition target (%%) for the suggested P")
+    p.add_argument("--seed", type=NONNEG_INT, default=0)
+    p.add_argument("--pretrain-data", default="")
+    p.add_argument("--target-data", default="")
+    p.add_argument("--preset", default="tiny", choices=["tiny", "lite", "base"])
+    p.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"])
+    p.add_argument("--batch-size", type=POSITIVE_INT, default=None)
+    p.add_argument("--config", default=None)
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_ablate_curve)
 
     p = sub.add_parser("demo", help="reproduce the bundled demo run from scratch and print its evaluation")
     p.add_argument("--out", default="runs/demo-repro")

@@ -342,11 +342,12 @@ def check_spec(spec: AblationSpec, data: AblationData) -> dict:
         except json.JSONDecodeError:
             raise ValueError(f"{path}: not valid JSON") from None
         old_ident = old.get("identity", {})
-        for key in sorted(set(old_ident) | set(ident)):
-            if old_ident.get(key) != ident.get(key):
-                raise ValueError(f"{path}: field identity.{key} = {json.dumps(old_ident.get(key))[:120]} but this "
-                                 f"command asks for {json.dumps(ident.get(key))[:120]}; re-run with the same "
-                                 "settings to continue, or use a new --out")
+        keys = list(ident) + sorted(set(old_ident) - set(ident))  # budgets first
+        diff = [f"identity.{k} = {json.dumps(old_ident.get(k))[:100]} (this command: {json.dumps(ident.get(k))[:100]})"
+                for k in keys if old_ident.get(k) != ident.get(k)]
+        if diff:
+            raise ValueError(f"{path}: this folder holds a different ablation: " + "; ".join(diff)
+                             + "; re-run with the same settings to continue it, or use a new --out")
         return old
     rec = {"format": SPEC_FORMAT, "identity": ident, "protocol": data.description, "eval_split": data.eval_split,
            "created": time.strftime("%Y-%m-%d %H:%M:%S")}
