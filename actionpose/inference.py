@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from .config import config_hash
-from .data.keypoints import load_keypoints, to_h36m17
+from .data.keypoints import check_plausible, load_keypoints, to_h36m17
 from .geometry import normalize_screen
 from .model.sequence import predict_sequence
 from .train.model_io import ModelBundle, load_bundle
@@ -106,8 +106,14 @@ class Predictor:
 
     def prepare_input(self, kp: np.ndarray, layout: str = "h36m17", image_size: tuple[int, int] | None = None,
                       where: str = "keypoints") -> tuple[np.ndarray, int]:
-        """`[N, J, 3]` px (or already normalised) -> screen-normalised H36M-17 `[N, 17, 3]`, masked count."""
-        kp = to_h36m17(np.asarray(kp, dtype=np.float32), layout)
+        """`[N, J, 3]` px (or already normalised) -> screen-normalised H36M-17 `[N, 17, 3]`, masked count.
+
+        With an image size, keypoints far outside the image are masked (a few, warned) or refused
+        (`data.keypoints.check_plausible`)."""
+        kp = np.asarray(kp, dtype=np.float32)
+        if image_size is not None:
+            kp = check_plausible(kp, image_size, where)
+        kp = to_h36m17(kp, layout)
         missing = kp[..., 2] <= 0
         coords = kp[..., :2][~missing]
         if image_size is None:

@@ -8,7 +8,8 @@ Accepted json shapes (one person, one entry per frame, frames in order):
 npz: `keypoints` `[T, J, 3]` and optionally `layout` (a string).
 
 NaN / null coordinates or scores are masked (x = y = score = 0) with a warning that counts them.
-Scores above 1 are clipped to 1 with a warning; negative scores are an error.
+Scores above 1 are clipped to 1 with a warning; negative scores are an error. Against an image size,
+`check_plausible` masks a few keypoints lying far outside the image (warned) and refuses more.
 """
 from __future__ import annotations
 
@@ -25,6 +26,12 @@ KEYPOINT_LAYOUTS = ("coco17", "h36m17", "mpii16")
 
 # Head-top estimate for COCO input (documented in coco17_to_h36m17).
 HEAD_TOP_FACTOR = 0.5
+
+# A confident keypoint more than this many image widths/heights outside the image is not a detection.
+OFFSCREEN_LIMIT = 1.0
+# Up to this fraction of the confident keypoints (and at least one) such outliers are masked with a
+# warning; more means the coordinates do not belong to this image (wrong size, other units): an error.
+MAX_OUTLIER_FRAC = 0.05
 
 
 def load_keypoints(path: str | Path, layout: str = "auto") -> tuple[np.ndarray, str]:
@@ -186,7 +193,8 @@ def _read_npz(path: Path) -> tuple[np.ndarray, str | None]:
 def _mask_bad_values(kp: np.ndarray, path: Path) -> np.ndarray:
     """NaN anywhere in a keypoint -> x = y = score = 0 (warned); scores > 1 clipped (warned)."""
     kp = kp.copy()
-    bad = ~np.all(np.isfinite(kp), axis=-1)
+    # Values beyond float32's range would become inf below: treat them like inf.
+    bad = ~np.all(np.isfinite(kp) & (np.abs(kp) <= np.finfo(np.float32).max), axis=-1)
     if bad.any():
         frames = np.unique(np.nonzero(bad)[0])
         warnings.warn(f"{path}: {int(bad.sum())} keypoints with NaN/inf values in {frames.size} frames "
@@ -200,6 +208,38 @@ def _mask_bad_values(kp: np.ndarray, path: Path) -> np.ndarray:
         warnings.warn(f"{path}: {int((scores > 1).sum())} scores above 1 clipped to 1", stacklevel=3)
         kp[..., 2] = np.minimum(scores, 1.0)
     return kp.astype(np.float32)
+
+
+def check_plausible(kp: np.ndarray, image_size_wh: tuple[int, int], where: str = "keypoints") -> np.ndarray:
+    """Pixel keypoints `[T, J, 3]` (u px, v px, score) checked against a `W x H` image -> a copy where
+    the few implausible ones are masked (x = y = score = 0).
+
+    A confident keypoint (score > 0) is implausible when it lies more than OFFSCREEN_LIMIT image
+    sizes outside the image (u outside [-W, 2W] or v outside [-H, 2H]). Up to MAX_OUTLIER_FRAC of
+    the confident keypoints (at least one) are masked with a warning that counts them; more raise a
+    ValueError naming the first one.
+    """
+    kp = np.array(kp, dtype=np.float32)
+    w, h = (float(x) for x in image_size_wh)
+    if not (np.isfinite(w) and np.isfinite(h) and w > 0 and h > 0):
+        raise ValueError(f"{where}: image size {tuple(image_size_wh)}: expected two positive numbers (W, H)")
+    u, v, conf = kp[..., 0], kp[..., 1], kp[..., 2] > 0
+    m = OFFSCREEN_LIMIT
+    outside = conf & ((u < -m * w) | (u > (1 + m) * w) | (v < -m * h) | (v > (1 + m) * h))
+    n_out, n_conf = int(outside.sum()), int(conf.sum())
+    if n_out == 0:
+        return kp
+    t, j = (int(i) for i in np.argwhere(outside)[0])
+    first = f"frame {t} keypoint {j} at ({u[t, j]:.4g}, {v[t, j]:.4g}) px"
+    size = f"{w:g}x{h:g}"
+    if n_out > max(1.0, MAX_OUTLIER_FRAC * n_conf):
+        raise ValueError(f"{where}: {n_out} of {n_conf} confident keypoints lie more than {m:g} image size(s) "
+                         f"outside the {size} image (first: {first}); expected pixel coordinates of this image "
+                         "(wrong image size, or normalised coordinates?)")
+    warnings.warn(f"{where}: {n_out} of {n_conf} confident keypoints more than {m:g} image size(s) outside the "
+                  f"{size} image masked to x = y = score = 0 (first: {first})", stacklevel=2)
+    kp[outside] = 0.0
+    return kp
 
 
 def _infer_layout(kp: np.ndarray, path: Path) -> str:
