@@ -1,0 +1,51 @@
+"""Training tab: one run's curves, by step."""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from actionpose import viz
+
+from . import cache
+from .context import Ctx
+
+SKIP = {"step", "split", "lr", "grad_norm", "clips_per_s"}
+
+
+def curves(df: pd.DataFrame, prefix: str = "") -> tuple[dict, dict, dict]:
+    """(train losses, val MPJPE, val recognition %) as {name: (steps, values)}, sorted by step."""
+    if "step" in df:
+        df = df.sort_values("step", kind="stable")
+    train = df[df["split"] == "train"] if "split" in df else df.iloc[:0]
+    val = df[df["split"] == "val"] if "split" in df else df.iloc[:0]
+    losses = {prefix + c: (train["step"], train[c]) for c in train.columns
+              if c not in SKIP and pd.api.types.is_numeric_dtype(train[c]) and train[c].notna().any()}
+    mpjpe = {prefix + "val MPJPE": (val["step"], val["mpjpe_mm"])} if "mpjpe_mm" in val else {}
+    acc = {prefix + name: (val["step"], 100.0 * val[c]) for c, name in
+           (("top1", "top-1"), ("top5", "top-5"), ("chance_top1", "chance top-1"))
+           if c in val and val[c].notna().any()}
+    return losses, mpjpe, acc
+
+
+def render(ctx: Ctx) -> None:
+    df = cache.metrics_df(str(ctx.run_dir), cache.mtime(ctx.run_dir / "metrics.jsonl"))
+    if df.empty:
+        st.info(f"{ctx.run_dir / 'metrics.jsonl'}: no training records.")
+        return
+    log_y = st.checkbox("log scale for losses", key="train_log")
+    losses, mpjpe, acc = curves(df)
+    st.plotly_chart(viz.curves_figure(losses, title="training losses (normalised units), by step", log_y=log_y),
+                    key="train_loss")
+    a, b = st.columns(2)
+    if mpjpe:
+        a.plotly_chart(viz.curves_figure(mpjpe, title="validation MPJPE", yaxis_title="mm"), key="train_mpjpe")
+    else:
+        a.info("no validation MPJPE logged")
+    if acc:
+        b.plotly_chart(viz.curves_figure(acc, title="validation action recognition", yaxis_title="%"),
+                       key="train_top1")
+    else:
+        b.info("no recognition accuracy logged (a run without alignment)")
+    st.caption("the run pair (pretraining → fine-tuning) side by side: **Compare runs** tab")
+    with st.expander("last records"):
+        st.dataframe(df.tail(20), hide_index=True)
