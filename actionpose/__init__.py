@@ -27,8 +27,13 @@ _EXPORTS = {
     "read_metrics": "actionpose.train.runs", "resolve_run": "actionpose.train.runs",
     "load_run_config": "actionpose.train.runs", "demo_run_dir": "actionpose.train.runs",
     "load_bundle": "actionpose.train.model_io",
+    # the ablation (actionpose ablate): running it, and reading its committed summary
+    "AblationSpec": "actionpose.ablation", "run_ablation": "actionpose.ablation",
+    "load_ablation_summary": "actionpose.ablation", "ablation_figure": "actionpose.ablation",
+    "pretraining_curve": "actionpose.ablation",
     # evaluation / inference / embeddings
     "evaluate": "actionpose.evaluate", "format_report": "actionpose.evaluate",
+    "eval_is_stale": "actionpose.evaluate", "eval_path": "actionpose.evaluate", "load_eval": "actionpose.evaluate",
     "Predictor": "actionpose.inference", "InferenceResult": "actionpose.inference",
     "extract_embeddings": "actionpose.embeddings", "project_2d": "actionpose.embeddings",
     "EmbeddingSet": "actionpose.embeddings", "recognition_from_embeddings": "actionpose.embeddings",

@@ -1,27 +1,329 @@
-"""The ablation end to end on the bundled data with a CI-sized budget."""
+"""The ablation: statistics, protocol splits, resumable cells (kill mid-cell -> same summary), the
+spec check, the Human3.6M target, the method-tuning sweep, the pretraining curve and the CLI.
+
+Every run uses a very small model (dim 16, depth 1, T = 27, batch 4) and a handful of steps.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
 import pandas as pd
+import pytest
 
-from actionpose.ablation import AblationSpec, run_ablation, split_for_ablation
-from conftest import SMALL
+from actionpose.ablation import (
+    BASELINE,
+    SCRATCH_F,
+    SCRATCH_PF,
+    AblationSpec,
+    load_ablation_data,
+    load_ablation_summary,
+    parse_cells,
+    parse_seeds,
+    parse_sweep,
+    plan_cells,
+    pretraining_curve,
+    run_ablation,
+    run_curve,
+    sweep_validation_data,
+)
+from actionpose.ablation.stats import betainc, describe, paired_difference, t_cdf, t_quantile
+import actionpose as ap
+from actionpose.cli import main
+from conftest import SMALL_MODEL
+
+OVER = {"model": SMALL_MODEL, "data": {"batch_size": 4, "stride": 27},
+        "train": {"log_every": 1, "val_max_windows": 8}}
+METRIC_COLS = ["mpjpe_mm", "p_mpjpe_mm", "n_mpjpe_mm", "mpjve_mm_per_frame", "pretrain_top1_pct",
+               "pretrain_val_mpjpe_mm"]
 
 
-def test_default_split_keeps_heldout_takes_out_of_both_stages():
-    pre, tgt, desc = split_for_ablation(AblationSpec(0, 0))
-    assert {m.meta["dataset"] for m in pre} == {2} and {m.meta["dataset"] for m in tgt} == {1}
-    assert any(m.meta["split"] == "val" for m in tgt) and "dataset-2" in desc
+def _spec(out, **kw) -> AblationSpec:
+    args = dict(pretrain_steps=4, finetune_steps=3, out=out, seeds=[0, 1], overrides=OVER, eval_max_sequences=2,
+                device="cpu", cells=[SCRATCH_F, SCRATCH_PF, BASELINE, "actionpose"])
+    args.update(kw)
+    return AblationSpec(**args)
 
 
-def test_ablation_runs_every_variant_and_writes_tables(tmp_path):
-    over = {"model": SMALL["model"], "data": SMALL["data"], "train": {"log_every": 1, "val_max_windows": 8}}
-    spec = AblationSpec(pretrain_minutes=0.01, finetune_minutes=0.01, seeds=2, out=tmp_path / "abl",
-                        overrides=over, pretrain_steps=2, finetune_steps=2, eval_max_sequences=2)
-    md = run_ablation(spec, progress=False)
-    table = pd.read_csv(tmp_path / "abl" / "table.csv")
-    assert list(table["variant"]) == ["scratch", "motionbert-style", "actionpose", "onehot", "no-part-mask",
-                                      "no-window-mask", "scratch (P+F)"]
-    assert (table["mpjpe_mm"] > 0).all() and (table["seeds"] == 2).all()
-    assert table.set_index("variant").loc["scratch (P+F)", "finetune_steps"] == 4
-    top1 = table.set_index("variant")["pretrain_top1_pct"]
-    assert pd.isna(top1["motionbert-style"]) and top1[["actionpose", "onehot"]].notna().all()
-    assert "| actionpose |" in md and "±" in md
-    assert (tmp_path / "abl" / "figure.html").exists() and (tmp_path / "abl" / "runs.csv").exists()
+# ------------------------------------------------------------------------------------ statistics
+
+def test_t_quantiles_match_tables_and_cdf_inverts():
+    # Student-t 97.5 % quantiles from standard tables
+    for df, q in [(1, 12.706204736), (2, 4.302652730), (3, 3.182446305), (4, 2.776445105), (9, 2.262157163),
+                  (30, 2.042272456)]:
+        assert t_quantile(0.975, df) == pytest.approx(q, abs=1e-8)
+    assert t_quantile(0.975, 10**7) == pytest.approx(1.959964, abs=1e-5)  # -> normal
+    assert t_quantile(0.025, 4) == pytest.approx(-2.776445105, abs=1e-8)
+    assert t_cdf(0.0, 3) == 0.5 and t_cdf(t_quantile(0.9, 5), 5) == pytest.approx(0.9, abs=1e-12)
+    assert t_cdf(1.0, 1) == pytest.approx(0.75, abs=1e-12)  # Cauchy: 1/2 + atan(1)/pi
+    assert betainc(1.0, 1.0, 0.3) == pytest.approx(0.3, abs=1e-14)  # uniform
+    assert betainc(2.0, 1.0, 0.5) == pytest.approx(0.25, abs=1e-14)  # x^2
+    with pytest.raises(ValueError, match="expected 0 < p < 1"):
+        t_quantile(1.0, 3)
+
+
+def test_paired_difference_uses_common_seeds_and_t_interval():
+    cell = {0: 11.0, 1: 12.0, 2: 14.0, 7: 99.0}
+    ref = {0: 10.0, 1: 10.0, 2: 10.0, 3: 50.0}
+    d = paired_difference(cell, ref)
+    assert d["seeds"] == [0, 1, 2] and d["n"] == 3
+    sd = math.sqrt(((1 - 7 / 3) ** 2 + (2 - 7 / 3) ** 2 + (4 - 7 / 3) ** 2) / 2)
+    assert d["mean"] == pytest.approx(7 / 3) and d["sd"] == pytest.approx(sd)
+    half = 4.302652730 * sd / math.sqrt(3)
+    assert d["low"] == pytest.approx(7 / 3 - half) and d["high"] == pytest.approx(7 / 3 + half)
+    one = paired_difference({0: 2.0}, {0: 1.0})
+    assert one["mean"] == 1.0 and one["low"] is None and one["sd"] is None
+    assert describe([1.0, None, float("nan"), 3.0]) == {"n": 2, "mean": 2.0, "sd": math.sqrt(2.0)}
+
+
+# ------------------------------------------------------------------------------------ protocol
+
+def test_cells_and_seeds_parse():
+    assert parse_cells("scratch,actionpose") == [SCRATCH_F, SCRATCH_PF, "actionpose"]
+    assert parse_cells("scratch-PF,motionbert-style") == [SCRATCH_PF, BASELINE]
+    assert parse_cells(None)[:4] == [SCRATCH_F, SCRATCH_PF, BASELINE, "actionpose"]
+    with pytest.raises(ValueError, match="unknown cell 'bert'"):
+        parse_cells("bert")
+    assert parse_seeds("3") == [0, 1, 2] and parse_seeds("0,2") == [0, 2] and parse_seeds("5,") == [5]
+    with pytest.raises(ValueError, match="--seeds 'x'"):
+        parse_seeds("x")
+    plans = {p.name: p for p in plan_cells(_spec("o", pretrain_steps=40, finetune_steps=7, cells=None))}
+    assert (plans[SCRATCH_F].pretrain_steps, plans[SCRATCH_F].finetune_steps) == (0, 7)
+    assert (plans[SCRATCH_PF].pretrain_steps, plans[SCRATCH_PF].finetune_steps) == (0, 47)
+    assert (plans["onehot"].pretrain_steps, plans["onehot"].finetune_steps) == (40, 7)
+    assert plans[SCRATCH_PF].folder == "scratch-PF" and plans["actionpose"].variant == "actionpose"
+
+
+def test_default_protocol_keeps_heldout_takes_out_of_training():
+    data = load_ablation_data()
+    assert {m.meta["dataset"] for m in data.pretrain} == {2}
+    assert {m.meta["split"] for m in data.pretrain} == {"train", "val"}  # val: recognition only
+    assert {m.meta["dataset"] for m in data.finetune} == {1} and {m.meta["split"] for m in data.finetune} == {"train"}
+    held = {m.name for m in data.evaluate if m.meta["split"] == data.eval_split}
+    assert data.eval_split == "val" and held and not held & {m.name for m in data.finetune}
+    assert "dataset-2" in data.description["pretrain"] and "4 fixed virtual cameras" in data.description["2d_source"]
+
+
+def test_sweep_validation_part_comes_from_training_takes_only():
+    data = load_ablation_data()
+    sw = sweep_validation_data(data)
+    reported = {m.name for m in data.evaluate if m.meta["split"] == "val"}
+    val = {m.name for m in sw.evaluate if m.meta["split"] == sw.eval_split}
+    ft = {m.name for m in sw.finetune}
+    assert val and not val & reported and not val & ft  # neither the reported takes nor fine-tuning takes
+    assert val | ft == {m.name for m in data.finetune}
+    # the bundled subset has one take per content x style: one take per content with >= 2 takes
+    counts = pd.Series([m.meta["content"] for m in data.finetune]).value_counts()
+    assert sorted(m.meta["content"] for m in sw.evaluate) == sorted(counts[counts >= 2].index)
+    assert "content group" in sw.description["evaluate"]
+
+
+# ------------------------------------------------------------------------------------ running, resume
+
+_KILLER = """
+import json, os, signal, sys
+from pathlib import Path
+import actionpose.train.loop as loop
+from actionpose.ablation import AblationSpec, run_ablation
+kw, target, at = json.loads(sys.argv[1]), Path(sys.argv[2]).resolve(), int(sys.argv[3])
+real = loop.save_checkpoint
+def save(run_dir, tensors, meta):
+    if Path(run_dir).resolve() == target and int(meta["step"]) == at:
+        os.kill(os.getpid(), signal.SIGKILL)  # mid-cell, before the step-`at` checkpoint exists
+    return real(run_dir, tensors, meta)
+loop.save_checkpoint = save
+run_ablation(AblationSpec(**kw))
+"""
+
+
+def _values(summary: dict) -> list[tuple]:
+    return [(r["cell"], r["seed"], *[r[c] for c in METRIC_COLS]) for r in summary["rows"]]
+
+
+@pytest.mark.slow
+def test_killed_ablation_resumes_to_the_same_summary(tmp_path):
+    import torch
+    full = run_ablation(_spec(tmp_path / "full"))
+    assert [(r["cell"], r["seed"]) for r in full["rows"]] == [
+        (c, s) for c in (SCRATCH_F, SCRATCH_PF, BASELINE, "actionpose") for s in (0, 1)]
+
+    # Kill the process during actionpose/seed0's pretraining (step 3 of 4), then run the command again.
+    out = tmp_path / "killed"
+    spec = _spec(out)
+    target = out / "actionpose" / "seed0" / "pretrain"
+    kw = {**{k: getattr(spec, k) for k in ("pretrain_steps", "finetune_steps", "seeds", "cells", "overrides",
+                                          "eval_max_sequences", "device")}, "out": str(out)}
+    env = dict(os.environ, OMP_NUM_THREADS=str(torch.get_num_threads()))
+    proc = subprocess.run([sys.executable, "-c", _KILLER, json.dumps(kw), str(target), "3"], env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == -9, proc.stderr[-2000:]
+    assert json.loads((target / "checkpoint.json").read_text())["step"] == 2
+    assert not (target / "ablation_cell.json").exists()
+    assert (out / BASELINE / "seed0" / "finetune" / "ablation_cell.json").exists()  # finished before the kill
+    assert not (out / "summary.json").exists()
+
+    logs: list[str] = []
+    resumed = run_ablation(_spec(out), log=logs.append)
+    assert any("[actionpose seed 0] pretrain resuming at step 2 of 4" in line for line in logs), logs
+    assert not any(BASELINE + " seed 0" in line for line in logs)  # finished cells are skipped
+    assert _values(resumed) == _values(full)  # bit-exact
+    assert resumed["paired"] == full["paired"]
+
+    # A third run does nothing and rewrites the same summary; different budgets are refused.
+    logs.clear()
+    again = run_ablation(_spec(out), log=logs.append)
+    assert logs == ["estimate: nothing left to run (every selected cell is finished)"]
+    assert _values(again) == _values(full)
+    with pytest.raises(ValueError, match=r"ablation_spec.json: this folder holds a different ablation: "
+                                         r"identity.finetune_steps = 3 \(this command: 5\)"):
+        run_ablation(_spec(out, finetune_steps=5))
+
+
+@pytest.mark.slow
+def test_summary_tables_hold_per_seed_values_and_paired_intervals(tmp_path):
+    out = tmp_path / "abl"
+    summary = run_ablation(_spec(out, cells=[SCRATCH_PF, BASELINE, "actionpose", "onehot"], seeds=[0, 1, 2],
+                                 pretrain_steps=3, finetune_steps=2))
+    rows = pd.read_csv(out / "summary.csv")
+    assert len(rows) == 12 and set(rows["seed"]) == {0, 1, 2}
+    by = rows.set_index(["cell", "seed"])
+    # recognition after pretraining: every text variant, never the text-free baseline or scratch
+    assert by.loc["actionpose", "pretrain_top1_pct"].notna().all() and by.loc["onehot", "pretrain_top1_pct"].notna().all()
+    assert by.loc[BASELINE, "pretrain_top1_pct"].isna().all() and by.loc[SCRATCH_PF, "pretrain_top1_pct"].isna().all()
+    assert (by.loc[SCRATCH_PF, "finetune_steps"] == 5).all() and (by.loc["actionpose", "pretrain_steps"] == 3).all()
+    # the paired difference is recomputed from the per-seed rows
+    p = next(p for p in summary["paired"] if p["cell"] == "actionpose" and p["reference"] == BASELINE
+             and p["metric"] == "mpjpe_mm")
+    diffs = by.loc["actionpose", "mpjpe_mm"].to_numpy() - by.loc[BASELINE, "mpjpe_mm"].to_numpy()
+    assert p["n"] == 3 and p["mean"] == pytest.approx(diffs.mean())
+    half = 4.302652730 * diffs.std(ddof=1) / math.sqrt(3)
+    assert (p["ci95_low"], p["ci95_high"]) == pytest.approx((diffs.mean() - half, diffs.mean() + half))
+    assert any(q["cell"] == "onehot" and q["reference"] == SCRATCH_PF for q in summary["paired"])
+    md = (out / "summary.md").read_text()
+    assert "Student-t" in md and "| actionpose | 3 |" in md and "Δ MPJPE vs scratch (P+F)" in md
+    assert len(pd.read_csv(out / "summary_paired.csv")) == len(summary["paired"])
+    loaded = load_ablation_summary(out)
+    agg = loaded.aggregate.set_index("cell")
+    assert agg.loc["actionpose", "mpjpe_mm"] == pytest.approx(by.loc["actionpose", "mpjpe_mm"].mean())
+    assert agg.loc["actionpose", "mpjpe_mm_sd"] == pytest.approx(by.loc["actionpose", "mpjpe_mm"].std(ddof=1))
+    fig = ap.ablation_figure(loaded)
+    assert len(fig.data) == 2 and len(fig.data[0].x) == 12
+    cell = json.loads((out / "actionpose" / "seed1" / "finetune" / "ablation_cell.json").read_text())
+    assert cell["eval_header"]["split"] == "val" and cell["eval_header"]["views"] == 4 * cell["eval_header"]["sequences"]
+
+
+# ------------------------------------------------------------------------------------ Human3.6M target
+
+def _write_h36m(folder: Path) -> None:
+    """A tiny Human3.6M in the VideoPose3D npz layout (as tests/test_h36m.py writes it): real camera
+    calibration, bundled Bandai motions as the subjects' poses (50 fps on disk), CPN-named 2D."""
+    from actionpose.data.h36m import load_cameras_json
+    from actionpose.data.prepare import bundled_data_dir
+    from actionpose.data.cache import load_motions
+    from actionpose.geometry import project_camera
+    from actionpose.skeleton import H36M32_TO_17
+    motions, _ = load_motions(bundled_data_dir())
+    subjects = {"S1": ["Walking", "Directions 1"], "S5": ["Walking 1", "Eating"],
+                "S9": ["Walking", "Photo 1"], "S11": ["Directions", "Eating 2"]}
+    cams = load_cameras_json(None, list(subjects))
+    pos3d, pos2d, k = {}, {}, 0
+    for s, actions in subjects.items():
+        for a in actions:
+            j17 = motions[k].joints3d_world_mm[:60].astype(np.float64)
+            k += 7
+            j17 = j17 - np.array([j17[0, 0, 0], j17[0, 0, 1], 0.0])  # stand at the world origin
+            j32 = np.repeat(j17[:, :1], 32, axis=1)
+            j32[:, list(H36M32_TO_17)] = j17
+            pos3d.setdefault(s, {})[a] = (j32 / 1000.0).astype(np.float32)
+            pos2d.setdefault(s, {})[a] = [project_camera(j17, c).astype(np.float32) for c in cams[s]]
+    folder.mkdir(parents=True)
+    np.savez_compressed(folder / "data_3d_h36m.npz", positions_3d=pos3d)
+    meta = {"layout_name": "h36m", "num_joints": 17,
+            "keypoints_symmetry": [[4, 5, 6, 11, 12, 13], [1, 2, 3, 14, 15, 16]]}
+    np.savez_compressed(folder / "data_2d_h36m_cpn_ft_h36m_dbb.npz", positions_2d=pos2d, metadata=meta)
+
+
+@pytest.mark.slow
+def test_h36m_target_finetunes_on_s15678_and_evaluates_s9_s11(tmp_path):
+    from actionpose.data.prepare import prepare
+    _write_h36m(tmp_path / "h36m")
+    prepare("h36m", tmp_path / "h36m", tmp_path / "h36m-50", progress=False, with_framewise_labels=False)
+    with pytest.raises(ValueError, match="target data is at 50 fps but the pretraining data .* is at 30 fps"):
+        load_ablation_data("", str(tmp_path / "h36m-50"))
+    prepare("h36m", tmp_path / "h36m", tmp_path / "h36m-30", fps=30, progress=False, with_framewise_labels=False)
+    data = load_ablation_data("", str(tmp_path / "h36m-30"))
+    assert {m.subject for m in data.finetune} == {"S1", "S5"} and data.eval_split == "test"
+    assert {m.subject for m in data.evaluate if m.meta["split"] == "test"} == {"S9", "S11"}
+    assert {m.meta["split"] for m in data.pretrain} == {"train", "val"}  # both Bandai datasets pretrain
+
+    out = tmp_path / "abl"
+    summary = run_ablation(_spec(out, target_data=str(tmp_path / "h36m-30"), cells=[SCRATCH_F, "actionpose"],
+                                 seeds=[0], pretrain_steps=2, finetune_steps=2, eval_max_sequences=None))
+    assert "split 'test'" in summary["protocol"]["evaluate"] and summary["protocol"]["2d_source"] == "cpn"
+    cell = json.loads((out / "actionpose" / "seed0" / "finetune" / "ablation_cell.json").read_text())
+    h = cell["eval_header"]
+    assert h["dataset"] == "Human3.6M" and h["split"] == "test" and h["2d_source"] == "cpn"
+    assert h["sequences"] == 4 and h["views"] == 16  # S9 + S11, the 4 real cameras each
+    actions = {r["action"]: r for r in cell["per_action"]}
+    assert set(actions) == {"Walking", "Photo", "Directions", "Eating", "Average"}  # protocol #1 and #2 per action
+    assert all(r["p_mpjpe_mm"] <= r["mpjpe_mm"] for r in actions.values())
+    mean_of_actions = np.mean([r["mpjpe_mm"] for a, r in actions.items() if a != "Average"])
+    assert cell["metrics"]["mpjpe_mm"] == pytest.approx(mean_of_actions, rel=1e-6)
+
+
+# ------------------------------------------------------------------------------------ sweep, curve, CLI
+
+@pytest.mark.slow
+def test_sweep_scores_settings_on_the_validation_part_and_shares_the_baseline(tmp_path):
+    settings = parse_sweep(["loss.w_align=0.1,1"])
+    assert settings == {"loss.w_align=0.1": {"loss": {"w_align": 0.1}}, "loss.w_align=1": {"loss": {"w_align": 1}}}
+    out = tmp_path / "sweep"
+    summary = run_ablation(_spec(out, sweep=settings, cells=["actionpose"], pretrain_steps=2, finetune_steps=2))
+    # w_align cannot change the alignment-free baseline: one shared baseline folder
+    assert (out / "base" / BASELINE / "seed1" / "finetune" / "ablation_cell.json").exists()
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith("setting-")) == [
+        "setting-loss.w_align=0.1", "setting-loss.w_align=1"]
+    cfg = (out / "setting-loss.w_align=0.1" / "actionpose" / "seed0" / "pretrain" / "config.yaml").read_text()
+    assert "w_align: 0.1" in cfg
+    sel = summary["selection"]
+    assert sel["criterion"].startswith("mean MPJPE") and sel["best"]["cell"] == "actionpose"
+    best_mean = min(a["mpjpe_mm"]["mean"] for a in summary["aggregate"] if a["cell"] == "actionpose")
+    assert sel["best"]["mpjpe_mm"]["mean"] == best_mean and "motionbert-style" in sel["verdict"]
+    sweep_val = sweep_validation_data(load_ablation_data())
+    cell = json.loads((out / "base" / BASELINE / "seed0" / "finetune" / "ablation_cell.json").read_text())
+    assert cell["eval_header"]["sequences"] == min(2, len(sweep_val.evaluate))
+    assert (out / "sweep.md").read_text().count("| loss.w_align=") >= 4 and not (out / "summary.json").exists()
+
+
+@pytest.mark.slow
+def test_pretraining_curve_and_cli(tmp_path, capsys):
+    curve = run_curve(4, tmp_path / "curve", every=2, overrides=OVER, device="cpu")
+    assert list(curve["step"]) == [2, 4] and curve["top1_pct"].notna().all()
+    assert (curve["chance_top1_pct"] > 0).all() and (curve["mpjpe_mm"] > 0).all()
+    assert "first reaches" in (tmp_path / "curve" / "curve.md").read_text() or "never reaches" in (
+        tmp_path / "curve" / "curve.md").read_text()
+    run = tmp_path / "curve" / "actionpose" / "seed0" / "pretrain"
+    assert pretraining_curve(run).equals(curve)
+    assert main(["ablate-curve", "--runs", str(run), "--out", str(tmp_path / "c2"), "--top1", "0.001"]) == 0
+    assert "suggested P: 2" in capsys.readouterr().out
+
+    sets = ["--set", "model.dim_feat=16", "--set", "model.dim_rep=32", "--set", "model.depth=1",
+            "--set", "model.maxlen=27", "--set", "model.embed_hidden=32", "--batch-size", "4"]
+    code = main(["ablate", "--pretrain-steps", "2", "--finetune-steps", "2", "--seeds", "2", "--variants", "scratch-F",
+                 "--out", str(tmp_path / "cli"), "--device", "cpu", "--estimate-only", "--no-progress", *sets])
+    out = capsys.readouterr().out
+    assert code == 0 and "estimate: 0 pretraining + 4 fine-tuning steps and 2 evaluations left" in out
+    assert not list((tmp_path / "cli").glob("scratch-F/seed*/finetune/ablation_cell.json"))
+    spec = json.loads((tmp_path / "cli" / "ablation_spec.json").read_text())
+    assert spec["identity"]["overrides"]["model"]["depth"] == 1 and spec["identity"]["pretrain_steps"] == 2
+    assert main(["ablate", "--pretrain-budget", "2", "--finetune-budget", "1", "--pretrain-steps", "2",
+                 "--finetune-steps", "2", "--out", str(tmp_path / "x")]) == 2
+    assert "budgets are step counts" in capsys.readouterr().err
+    assert main(["ablate", "--pretrain-steps", "2", "--finetune-steps", "2", "--out", str(tmp_path / "x"),
+                 "--set", "train.seed=3"]) == 2
+    assert "train.seed is set by the ablation itself" in capsys.readouterr().err

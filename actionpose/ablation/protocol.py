@@ -163,17 +163,21 @@ def sweep_validation_data(data: AblationData) -> AblationData:
     part and a validation part; the reported held-out takes are not used at all.
 
     Rule (declared, deterministic): Bandai-Namco (meta 'content'/'style'): the last training take
-    (by name) of every content × style group with at least two training takes; Human3.6M
+    (by name) of every content × style group with at least two training takes (when no group has
+    two, e.g. the bundled subset: of every content group with at least two); Human3.6M
     (subjects S1..S8): subject S8; otherwise every 5th training motion by name.
     """
     train = sorted(data.finetune, key=lambda m: m.name)
     val_names: set[str] = set()
     if train and all("content" in m.meta and "style" in m.meta for m in train):
-        groups: dict[tuple, list[Motion]] = {}
-        for m in train:
-            groups.setdefault((m.meta.get("dataset"), m.meta["content"], m.meta["style"]), []).append(m)
-        val_names = {g[-1].name for g in groups.values() if len(g) >= 2}
-        rule = "last training take of every content x style group with >= 2 training takes"
+        for fields in (("content", "style"), ("content",)):
+            groups: dict[tuple, list[Motion]] = {}
+            for m in train:
+                groups.setdefault((m.meta.get("dataset"), *(m.meta[f] for f in fields)), []).append(m)
+            val_names = {g[-1].name for g in groups.values() if len(g) >= 2}
+            rule = f"last training take (by name) of every {' x '.join(fields)} group with >= 2 training takes"
+            if val_names:
+                break
     elif any(m.subject == "S8" for m in train) and len({m.subject for m in train}) > 1:
         val_names = {m.name for m in train if m.subject == "S8"}
         rule = "subject S8 of the training subjects"

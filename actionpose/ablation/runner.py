@@ -149,8 +149,16 @@ def sweep_folder(setting: str) -> str:
 
 
 def _stage_method(spec: AblationSpec, variant: str, method: dict) -> dict:
-    """Pretraining overrides: common overrides, then the sweep setting, then the variant's own keys."""
-    return _merge(_merge(spec.overrides, method), variant_keys(variant))
+    """Pretraining overrides: common overrides, then the sweep setting, then the variant's own keys.
+
+    A variant without alignment ignores a setting's `align.*` and `loss.w_align` keys (they cannot
+    change what it computes), so e.g. a `loss.w_align` sweep shares one baseline across settings."""
+    keys = variant_keys(variant)
+    if keys.get("align", {}).get("enabled") is False:
+        method = {k: v for k, v in method.items() if k != "align"}
+        if isinstance(method.get("loss"), dict):
+            method["loss"] = {k: v for k, v in method["loss"].items() if k != "w_align"}
+    return _merge(_merge(spec.overrides, method), keys)
 
 
 def _every(steps: int, points: int) -> int:
