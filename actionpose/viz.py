@@ -1,6 +1,8 @@
 """Figures (L4): numpy in, plotly Figure out. No torch import here, so the app stays light."""
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -391,7 +393,7 @@ def pose_viewer_figure(x2d: np.ndarray, pred_mm: np.ndarray, gt_mm: np.ndarray |
         height=560, margin=dict(l=10, r=10, t=70, b=10), showlegend=False,
         updatemenus=[dict(type="buttons", direction="left", x=0.0, y=-0.02, xanchor="left", yanchor="top",
                           pad=dict(t=10, r=10), buttons=[play, pause], showactive=False)],
-        sliders=[dict(active=start, x=0.12, y=-0.02, len=0.88, yanchor="top", pad=dict(t=10),
+        sliders=[dict(active=start, x=0.2, y=-0.02, len=0.8, yanchor="top", pad=dict(t=10),
                       currentvalue=dict(prefix="frame ", visible=True),
                       steps=[dict(label=str(i), method="animate",
                                   args=[[str(i)], {"frame": {"duration": 0, "redraw": True}, "mode": "immediate",
@@ -430,7 +432,7 @@ def error_strip_figure(frame_err_mm: np.ndarray, windows: np.ndarray | None = No
     if frame is not None:
         fig.add_vline(x=frame, line_dash="dot", line_color="#333333")
     fig.update_layout(title=title, xaxis_title="frame", yaxis_title="mm", height=220, showlegend=False,
-                      margin=dict(l=10, r=10, t=40, b=10), clickmode="event+select")
+                      margin=dict(l=10, r=10, t=40, b=10))
     return fig
 
 
@@ -476,11 +478,11 @@ def projector_figure(motion_xy: np.ndarray, motion_labels: list[str], motion_hov
                                  text=[f"“{t}”" for t in query_texts], textposition="top center",
                                  hovertext=[f"query: {t}" for t in query_texts], hoverinfo="text",
                                  marker=dict(symbol="cross-thin", size=22, color="black", line=dict(width=3))))
+    lines = [f"<sup>{x}</sup>" for x in textwrap.wrap(note, 150)] if note else []
     fig.update_layout(
-        title=dict(text=title + (f"<br><sup>{note}</sup>" if note else ""), x=0.01), height=620,
-        margin=dict(l=10, r=10, t=80 if note else 40, b=10), legend=dict(itemsizing="constant", font=dict(size=11)),
-        dragmode="lasso", xaxis=dict(showticklabels=False, title=""), yaxis=dict(showticklabels=False, title=""),
-        clickmode="event+select")
+        title=dict(text="<br>".join([title] + lines), x=0.01, font=dict(size=15)), height=660,
+        margin=dict(l=10, r=10, t=40 + 22 * len(lines), b=10), legend=dict(itemsizing="constant", font=dict(size=11)),
+        xaxis=dict(showticklabels=False, title=""), yaxis=dict(showticklabels=False, title=""))
     return fig
 
 

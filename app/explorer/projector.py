@@ -87,12 +87,12 @@ def render(ctx: Ctx) -> None:
         nn_rows, nn_cos = order[0].tolist(), cos[0].tolist()
 
     src = "the run's embeddings.npz" if not subset else f"computed now on split '{ctx.split}'"
-    title = (f"{method} of {W} motion windows and {L} label texts ★ — {src} · embeddings made by: "
-             f"{provenance_line(ctx, es)}")
+    title = f"{method} of {W} motion windows (•) and {L} label texts (★) — {src}"
+    note = f"embeddings made by: {provenance_line(ctx, es)}. {proj.note}."
     fig = viz.projector_figure(
         proj.motion_xy, [r["truth"] for r in rows], [hover_text(r) for r in rows], proj.text_xy,
         es.text_labels.tolist(), [f"label text: {s}" for s in es.sentences.tolist()], q_xy, texts, nn_rows,
-        title=title, note=proj.note)
+        title=title, note=note)
     st.plotly_chart(fig, key="proj_fig", on_select=_open_selected, selection_mode=("points", "lasso", "box"))
     st.caption(f"{method} seed {seed} · {proj.source} in {proj.seconds:.2f} s · colour + symbol = ground-truth "
                "label (legend: click to hide a class) · click a point to open its clip, view and frame in the "

@@ -137,11 +137,12 @@ def render(ctx: Ctx) -> None:
         pa = pa[pa["action"] != "Average"].reset_index(drop=True) if "action" in pa else pa
         if recog.get("per_class_top1_pct") and "action" in pa:
             pa["recognition top-1 %"] = pa["action"].map(recog["per_class_top1_pct"])
+        pa = pa.round(1)
         st.session_state["tri_action_names"] = pa["action"].tolist() if "action" in pa else []
         st.dataframe(pa, hide_index=True, key="tri_actions", on_select=_pick_action, selection_mode="single-row")
     with b:
         st.markdown("**Per joint** — select a joint to rank the views by it")
-        pj = pd.DataFrame(rep.get("per_joint") or [])
+        pj = pd.DataFrame(rep.get("per_joint") or []).round(1)
         st.dataframe(pj, hide_index=True, key="tri_joints", on_select=_pick_joint, selection_mode="single-row",
                      height=250)
         if not pj.empty:
@@ -180,7 +181,7 @@ def _worst_views(ctx: Ctx, views: pd.DataFrame) -> None:
     st.session_state["tri_shown"] = [
         (r["sequence"], int(r["view #"]), int(r["worst_frame"]) if pd.notna(r.get("worst_frame", np.nan)) else "worst")
         for r in df.to_dict("records")]
-    st.dataframe(df[cols], hide_index=True, key="tri_worst", on_select=_open_view, selection_mode="single-row",
+    st.dataframe(df[cols].round(1), hide_index=True, key="tri_worst", on_select=_open_view, selection_mode="single-row",
                  height=min(35 * (len(df) + 1) + 3, 420))
     missing = sorted(set(df["sequence"]) - held)
     if missing:
