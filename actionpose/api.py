@@ -34,11 +34,29 @@ def finetune_config(from_run: str | Path, overrides: dict | None = None, preset:
     return from_dict(_merge(_merge(base, stage), overrides or {}))
 
 
+def _check_resume_schedule(cfg: RunConfig, run: Path, resume: bool) -> None:
+    """The cosine learning-rate schedule depends on `train.max_steps`, so resuming an unfinished run
+    with another max_steps would change the learning rate of every remaining step: refused. A run that
+    reached its max_steps may be extended (its remaining steps then follow the new schedule)."""
+    from .train.checkpoint import CKPT_NAME, read_meta
+    if not resume or not (run / CKPT_NAME).exists() or not (run / "config.yaml").exists():
+        return
+    old = load_run_config(run)
+    if old.train.max_steps == cfg.train.max_steps or cfg.optim.decay == "constant":
+        return
+    step = int(read_meta(run / CKPT_NAME).get("step", 0))
+    if step < old.train.max_steps:
+        raise ValueError(f"{run}/config.yaml: train.max_steps = {old.train.max_steps} but the resume asks for "
+                         f"{cfg.train.max_steps}; the run stopped at step {step} and its cosine learning-rate "
+                         f"schedule depends on max_steps; resume with --max-steps {old.train.max_steps}")
+
+
 def pretrain(preset: str = "tiny", variant: str = "actionpose", run: str | Path = "runs/pretrain",
              overrides: dict | None = None, resume: bool = False, init_from: str | Path | None = None,
              progress: bool = True, motions=None) -> TrainResult:
     """Pretrain a lifter on labelled mocap (masked, noisy 2D -> 3D + action-text alignment)."""
     cfg = pretrain_config(preset, variant, overrides)
+    _check_resume_schedule(cfg, Path(run), resume)
     return train(cfg, Path(run), resume=resume, init_from=init_from, progress=progress, motions=motions)
 
 
@@ -46,6 +64,7 @@ def finetune(from_run: str | Path, run: str | Path, overrides: dict | None = Non
              preset: str | None = None, progress: bool = True, motions=None) -> TrainResult:
     """Fine-tune a pretrained run (or `'scratch'`) with 3D losses on target data."""
     cfg = finetune_config(from_run, overrides, preset)
+    _check_resume_schedule(cfg, Path(run), resume)
     init = None if str(from_run) == "scratch" else resolve_run(from_run)
     return train(cfg, Path(run), resume=resume, init_from=init, progress=progress, motions=motions)
 

@@ -180,15 +180,17 @@ def cmd_finetune(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from .evaluate import evaluate, format_report
+    from .evaluate import eval_path, evaluate, format_report
     from .paths import require_existing, require_writable_dir
-    from .train.runs import resolve_run
     if args.data:
         require_existing(args.data, "prepared data dir")
-    require_writable_dir(resolve_run(args.run), "run folder (eval.json is written there)")
+    target = Path(args.out) if args.out else eval_path(args.run)
+    require_writable_dir(target if target.suffix != ".json" else target.parent, "folder of eval.json")
     report = evaluate(args.run, data=args.data or None, flip=args.flip, split=args.split,
-                      noise_sigma=args.noise, write=True)
+                      noise_sigma=args.noise, write=True, protocol=args.protocol, device=args.device,
+                      batch_size=args.batch_size, out=args.out)
     print(format_report(report))
+    print(f"evaluation -> {target}")
     return 0
 
 
@@ -291,7 +293,7 @@ def cmd_demo(args) -> int:
     from .paths import require_writable_dir
     require_writable_dir(args.out, "output folder")
     print(build_demo(Path(args.out), pretrain_steps=args.pretrain_steps, finetune_steps=args.finetune_steps,
-                     progress=not args.no_progress, install=args.install))
+                     data=args.data or None, progress=not args.no_progress))
     return 0
 
 
@@ -339,6 +341,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default=None, help="split to evaluate (default: val for mocap, test for H36M/3DHP)")
     p.add_argument("--flip", action="store_true", help="flip test-time augmentation")
     p.add_argument("--noise", type=NONNEG_FLOAT, default=0.0, help="synthetic 2D noise sigma (screen units) for mocap data")
+    p.add_argument("--protocol", default="actionpose", choices=["actionpose", "motionbert"],
+                   help="actionpose: camera-frame mm, every frame once; motionbert: MotionBERT's H36M evaluation exactly")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, mps")
+    p.add_argument("--batch-size", type=POSITIVE_INT, default=8, help="windows per forward pass")
+    p.add_argument("--out", default=None, help="eval.json path or folder (default: the run folder; for the shipped "
+                                                "demo run ./runs/demo/ or $ACTIONPOSE_HOME/runs/demo/)")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("infer", help="2D keypoint file -> 3D + action scores")
@@ -351,6 +359,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--html", default=None, help="also write a self-contained plotly animation")
     p.add_argument("--top-k", type=POSITIVE_INT, default=5)
     p.add_argument("--scale-mm", type=POSITIVE_FLOAT, default=None, help="mm per normalised unit, if known, to also output mm")
+    p.add_argument("--flip", action="store_true", help="flip test-time augmentation (average with the mirrored input)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, mps")
+    p.add_argument("--batch-size", type=POSITIVE_INT, default=8, help="windows per forward pass")
     p.set_defaults(func=cmd_infer)
 
     p = sub.add_parser("import-motionbert", help="import a released MotionBERT checkpoint as a run folder")
@@ -414,11 +425,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_ablate_curve)
 
-    p = sub.add_parser("demo", help="reproduce the bundled demo run from scratch and print its evaluation")
-    p.add_argument("--out", default="runs/demo-repro")
-    p.add_argument("--pretrain-steps", type=POSITIVE_INT, default=600)
-    p.add_argument("--finetune-steps", type=POSITIVE_INT, default=300)
-    p.add_argument("--install", action="store_true", help="also replace the demo run shipped in the package")
+    p = sub.add_parser("demo", help="rebuild the shipped runs demo-pretrain and demo from scratch and print their evaluation")
+    p.add_argument("--out", default="runs/demo-repro", help="folder for both stages (re-run to resume)")
+    p.add_argument("--data", default="", help="prepared training data (default: the bundled subset); "
+                                             "evaluation always uses the bundled held-out takes")
+    p.add_argument("--pretrain-steps", type=POSITIVE_INT, default=2000)
+    p.add_argument("--finetune-steps", type=POSITIVE_INT, default=1000)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_demo)
     return ap

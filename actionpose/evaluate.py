@@ -8,7 +8,10 @@ de-normalised to millimetres with the per-frame factor of the 2D/3D encoding (da
 from __future__ import annotations
 
 import datetime as _dt
+import json
+import os
 import platform
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,8 +20,14 @@ import pandas as pd
 import torch
 
 from . import metrics as M
+from . import protocol_motionbert as MB
 from .clips import offscreen_frame_fraction
-from .data.dataset import LabelVocab, make_sample, sequence_views, split_motions
+from .data.dataset import make_sample, sequence_views, split_motions
+
+try:  # the label vocabulary moves to text/vocab.py (training-recipe rewrite); import it from either place
+    from .text.vocab import LabelVocab
+except ImportError:  # pragma: no cover - before that move
+    from .data.dataset import LabelVocab
 from .data.motion import Motion
 from .data.synthesis import Sample, add_noise
 from .embeddings import checkpoint_provenance
@@ -29,6 +38,15 @@ from .train.model_io import load_bundle
 from .train.runs import resolve_run, write_json
 
 DATASET_NAMES = {"bandai": "Bandai-Namco", "h36m": "Human3.6M", "3dhp": "MPI-INF-3DHP"}
+# What each protocol scores (named in every report header).
+PROTOCOLS = {
+    "actionpose": "root-relative camera-frame 3D in mm (pelvis), every frame of every held-out view once "
+                  "(overlapping windows averaged)",
+    "motionbert": "MotionBERT's H36M evaluation: 2.5D image-space target x 2.5d factor, non-overlapping "
+                  "clips of T frames (tail frames dropped), S9 Greeting / SittingDown 1 / Waiting 1 excluded "
+                  "(actionpose.protocol_motionbert)",
+}
+EVAL_NAME = "eval.json"
 
 
 @dataclass
@@ -79,12 +97,23 @@ def _check_compatible(run_meta: dict, info: dict, motions: list[Motion], where: 
 def evaluate(run: str | Path, data: str | Path | None = None, *, flip: bool = False, split: str | None = None,
              noise_sigma: float = 0.0, motions: list[Motion] | None = None, data_info: dict | None = None,
              write: bool = True, device: str = "cpu", seed: int = 0, max_sequences: int | None = None,
-             progress=None) -> EvalReport:
+             progress=None, protocol: str = "actionpose", batch_size: int = 8,
+             out: str | Path | None = None) -> EvalReport:
     """Evaluate `run` on the held-out split of `data` (default: the data the run was trained on).
 
     `progress(done, total)` (optional) is called after each sequence. The header records when the
     evaluation was made and which checkpoint (step, config hash, sha256) it evaluated; per-sequence
-    rows carry the view index, style, worst frame, per-joint MPJPE and the off-screen frame fraction."""
+    rows carry the view index, style, worst frame, per-joint MPJPE and the off-screen frame fraction.
+
+    protocol: "actionpose" (default) or "motionbert" (Human3.6M only, `protocol_motionbert`).
+    MPI-INF-3DHP metrics are pooled over all valid frames, as the literature reports them; the
+    per-sequence values are the breakdown (`per_action`, one row per sequence). A camera whose 2D
+    detections are missing is skipped (listed in `header["cameras_without_2d"]`), never replaced by
+    projected ground truth. `device` / `batch_size`: where and how many windows at once the model runs.
+    `eval.json` goes to `out`, else the run folder, or for a run shipped inside the package to
+    `user_eval_path(run)` (the package is never written to)."""
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"evaluate: unknown protocol {protocol!r}; expected one of {', '.join(PROTOCOLS)}")
     run_dir = resolve_run(run)
     bundle, cfg, meta = load_bundle(run_dir, torch.device(device))
     if motions is None:
@@ -101,8 +130,14 @@ def evaluate(run: str | Path, data: str | Path | None = None, *, flip: bool = Fa
     if max_sequences:
         held = held[:max_sequences]
     kind = _dataset_kind(motions, data_info)
+    if protocol == "motionbert":
+        report = _evaluate_motionbert(bundle, cfg, meta, run_dir, held, kind, split, flip, device, batch_size, where)
+        if write:
+            write_eval(run_dir, report.to_dict(), out)
+        return report
     vocab = bundle.vocab
     rng = np.random.default_rng(seed)
+    cameras_without_2d: list[str] = []
 
     preds, gts, valids, actions, seq_rows = [], [], [], [], []
     rec_scores, rec_targets = [], []
@@ -112,11 +147,15 @@ def evaluate(run: str | Path, data: str | Path | None = None, *, flip: bool = Fa
             progress(done, len(held))
         frame_vocab = vocab.frame_indices(m) if vocab is not None else None
         for view_index, (view, kp_cam) in enumerate(sequence_views(m, cfg)):
-            sample = make_sample(m, view, kp_cam)
+            if m.kp2d_px and kp_cam is None:
+                cameras_without_2d.append(f"{m.name}:{view.camera.name}")
+                continue  # no detections for this camera: skipped, never filled with projected GT
+            sample = _masked(make_sample(m, view, kp_cam))
             if kp_cam is None and noise_sigma > 0:
                 sample = Sample(add_noise(sample.x2d, rng, _noise_cfg(noise_sigma)), sample.y3d, sample.mm_per_unit)
             sources.add(m.kp2d_source if kp_cam else (f"synthetic-noise-{noise_sigma:g}" if noise_sigma > 0 else "gt (projected)"))
-            pred = predict_sequence(bundle.net, sample.x2d, cfg.model.maxlen, flip=flip, device=device)
+            pred = predict_sequence(bundle.net, sample.x2d, cfg.model.maxlen, flip=flip, device=device,
+                                    windows_per_batch=batch_size)
             scale = sample.mm_per_unit[:, None, None]
             pred_mm, gt_mm = pred.y3d * scale, sample.y3d * scale
             valid = np.broadcast_to(m.joint_valid, pred_mm.shape[:2]).copy()
@@ -147,16 +186,22 @@ def evaluate(run: str | Path, data: str | Path | None = None, *, flip: bool = Fa
     gt_all = np.concatenate(gts)
     valid_all = np.concatenate(valids)
     acts = np.array(actions)
+    # Frames flagged invalid by the dataset (3DHP test) leave every metric, not just their joints.
+    keep = valid_all.any(axis=1)
+    pred_all, gt_all, valid_all, acts = pred_all[keep], gt_all[keep], valid_all[keep], acts[keep]
     two_d = ", ".join(sorted(sources))
     context = {"dataset": DATASET_NAMES.get(kind, kind), "split": split, "2d_source": two_d,
                "frames_per_window": cfg.model.maxlen, "flip_tta": flip}
+    context["protocol_name"] = protocol
+    # MPI-INF-3DHP: pooled over all valid frames (as published); elsewhere the mean of per-action means.
+    summary_acts = None if kind == "3dhp" else acts
     rows = []
-    for res in (M.mpjpe(pred_all, gt_all, valid_all, acts, context=context),
-                M.p_mpjpe(pred_all, gt_all, valid_all, acts, context=context),
-                M.n_mpjpe(pred_all, gt_all, valid_all, acts, context=context)):
+    for res in (M.mpjpe(pred_all, gt_all, valid_all, summary_acts, context=context),
+                M.p_mpjpe(pred_all, gt_all, valid_all, summary_acts, context=context),
+                M.n_mpjpe(pred_all, gt_all, valid_all, summary_acts, context=context)):
         rows.append(_row(res))
     # Velocity needs contiguous sequences: compute per sequence, frame-weighted.
-    vel = [M.mpjve(p, g, v) for p, g, v in zip(preds, gts, valids) if len(p) > 1]
+    vel = [M.mpjve(p, g, v) for p, g, v in zip(preds, gts, valids) if len(p) > 1 and v.any(axis=1).all()]
     if vel:
         n = np.array([r.protocol["frames"] for r in vel], dtype=float)
         rows.append({"metric": "MPJVE", "value": float(np.sum([r.value for r in vel] * n) / n.sum()),
@@ -181,22 +226,198 @@ def evaluate(run: str | Path, data: str | Path | None = None, *, flip: bool = Fa
         recognition = {"top1_pct": t1.value, "top5_pct": t5.value, "windows": t1.protocol["clips"],
                        "labels": len(vocab.keys), "chance_top1_pct": 100.0 / len(vocab.keys),
                        "vocab_field": vocab.field, "per_class_top1_pct": t1.breakdown}
+        # Action (content) level: the top sentence's action against the true action, any style.
+        cs, ct = vocab.content_scores(s), vocab.content_weights(t)
+        c1 = M.topk_accuracy(cs, ct, 1, labels=vocab.contents)
+        c5 = M.topk_accuracy(cs, ct, 5)
+        recognition.update({"content_top1_pct": c1.value, "content_top5_pct": c5.value,
+                            "contents": len(vocab.contents), "content_chance_top1_pct": 100.0 / len(vocab.contents),
+                            "per_content_top1_pct": c1.breakdown})
     header = {
-        "run": str(run_dir), "dataset": context["dataset"], "split": split, "2d_source": two_d,
+        "run": str(run_dir), "protocol": protocol, "protocol_description": PROTOCOLS[protocol],
+        "dataset": context["dataset"], "split": split, "2d_source": two_d,
+        "cameras_without_2d": cameras_without_2d,
         "frames_per_window": cfg.model.maxlen, "windows": "overlapping, averaged; every frame once",
-        "flip_tta": flip, "aggregation": "per action (mean over actions of per-action means)",
+        "flip_tta": flip,
+        "aggregation": ("pooled over all valid frames (per-sequence values in per_action)" if kind == "3dhp"
+                        else "per action (mean over actions of per-action means)"),
         "sequences": len(held), "views": len(seq_rows), "frames": int(len(pred_all)),
         "seed": seed, "compute": f"{device} ({platform.processor() or platform.machine()}, torch {torch.__version__})",
         "preset": cfg.model.preset, "variant": cfg.variant, "step": meta.get("step"),
         "made_at": _dt.datetime.now().isoformat(timespec="seconds"),
         "checkpoint": checkpoint_provenance(run_dir, meta),
+        "checkpoint_sha256": checkpoint_sha256(run_dir), "code_version": code_version(),
     }
     if progress is not None:
         progress(len(held), len(held))
     report = EvalReport(header, summary, per_action, per_joint, recognition, pd.DataFrame(seq_rows))
     if write:
-        write_json(run_dir, "eval.json", report.to_dict())
+        write_eval(run_dir, report.to_dict(), out)
     return report
+
+
+def _masked(sample: Sample) -> Sample:
+    """Joints with confidence 0 (missed or absent detections) -> x = y = 0: the masked-joint
+    encoding the lifter is trained with, not the image corner that pixel (0, 0) normalises to."""
+    x2d = sample.x2d.copy()
+    x2d[x2d[..., 2] <= 0] = 0.0
+    return Sample(x2d, sample.y3d, sample.mm_per_unit)
+
+
+def _evaluate_motionbert(bundle, cfg, meta: dict, run_dir: Path, held: list[Motion], kind: str, split: str,
+                         flip: bool, device: str, batch_size: int, where: str) -> EvalReport:
+    """`protocol_motionbert` steps 1-8 on the held-out Human3.6M motions (see that module)."""
+    if kind != "h36m":
+        raise ValueError(f"{where}: protocol 'motionbert' is MotionBERT's Human3.6M evaluation; this data is {kind!r}")
+    from .data.synthesis import render
+    T = int(cfg.model.maxlen)
+    excluded = sorted({m.name for m in held if m.name in MB.EXCLUDED_SEQUENCES})
+    results, sources, no_2d, seq_rows = [], set(), [], []
+    for m in held:
+        if m.name in MB.EXCLUDED_SEQUENCES:
+            continue
+        for view, kp_cam in sequence_views(m, cfg):
+            if m.kp2d_px and kp_cam is None:
+                no_2d.append(f"{m.name}:{view.camera.name}")
+                continue
+            if not m.cameras:
+                raise ValueError(f"{where}: motion {m.name!r} has no camera; the motionbert protocol needs calibrated cameras")
+            sample = _masked(make_sample(m, view, kp_cam))
+            sources.add(m.kp2d_source if kp_cam else "gt (projected)")
+            x_cam, _ = render(m.joints3d_world_mm.astype(np.float64), view)
+            target_px, factor = MB.image_25d_target(x_cam, view.camera.f, view.camera.c)
+            clips = MB.clip_indices(m.num_frames, T)
+            # The clips laid end to end, cut back into exactly those clips (stride T), batch_size at a time.
+            joined = sample.x2d[np.concatenate(clips)]
+            pred = predict_sequence(bundle.net, joined, T, flip=flip, device=device, stride=T,
+                                    windows_per_batch=batch_size)
+            y = MB.denormalize(pred.y3d, view.camera.image_size_wh)
+            preds = [y[k * T:(k + 1) * T] for k in range(len(clips))]
+            r = MB.score_video(m.name, view.camera.name, _action_of(m), m.num_frames, clips, preds, target_px, factor)
+            results.append(r)
+            seq_rows.append({"sequence": m.name, "view": view.camera.name, "action": r.action,
+                             "frames": int(r.covered.sum()), "frames_not_covered": int((~r.covered).sum()),
+                             "mpjpe_mm": float(np.nanmean(r.mpjpe_mm)) if r.covered.any() else float("nan"),
+                             "p_mpjpe_mm": float(np.nanmean(r.p_mpjpe_mm)) if r.covered.any() else float("nan")})
+    res = MB.summarize(results)
+    two_d = ", ".join(sorted(sources))
+    agg = "per action (mean over actions of per-action frame means)"
+    summary = pd.DataFrame([
+        {"metric": "MPJPE", "value": res["mpjpe_mm"], "unit": "mm", "protocol": "motionbert #1",
+         "aggregation": agg, "joints": "all 17"},
+        {"metric": "P-MPJPE", "value": res["p_mpjpe_mm"], "unit": "mm", "protocol": "motionbert #2",
+         "aggregation": agg, "joints": "all 17"},
+    ])
+    per_action = pd.DataFrame(res["per_action"]).T[["mpjpe_mm", "p_mpjpe_mm", "frames"]]
+    per_action.index.name = "action"
+    per_action.loc["Average"] = [res["mpjpe_mm"], res["p_mpjpe_mm"], per_action["frames"].sum()]
+    per_joint = pd.DataFrame({"mpjpe_mm": pd.Series(dtype=float)})
+    per_joint.index.name = "joint"
+    header = {
+        "run": str(run_dir), "protocol": "motionbert", "protocol_description": PROTOCOLS["motionbert"],
+        "dataset": DATASET_NAMES.get(kind, kind), "split": split, "2d_source": two_d,
+        "cameras_without_2d": no_2d, "frames_per_window": T,
+        "windows": f"non-overlapping clips of {T} frames, frames after the last full clip not evaluated",
+        "flip_tta": flip, "aggregation": agg, "excluded_sequences": excluded,
+        "frames_not_covered": res["frames_not_covered"],
+        "sequences": len(held) - len(excluded), "views": len(results), "frames": res["frames_evaluated"],
+        "seed": 0, "compute": f"{device} ({platform.processor() or platform.machine()}, torch {torch.__version__})",
+        "preset": cfg.model.preset, "variant": cfg.variant, "step": meta.get("step"),
+        "made_at": _dt.datetime.now().isoformat(timespec="seconds"),
+        "checkpoint": checkpoint_provenance(run_dir, meta),
+        "checkpoint_sha256": checkpoint_sha256(run_dir), "code_version": code_version(),
+    }
+    return EvalReport(header, summary, per_action, per_joint, {}, pd.DataFrame(seq_rows))
+
+
+# ------------------------------------------------------------------ where eval.json lives, staleness
+
+def _package_dir() -> Path:
+    return Path(__file__).resolve().parent
+
+
+def user_eval_path(run: str | Path) -> Path:
+    """Where `evaluate` writes the eval.json of a run shipped inside the package (never the package):
+    `$ACTIONPOSE_HOME/runs/<name>/eval.json`, or `./runs/<name>/eval.json` when that is unset."""
+    from .train.runs import shipped_name
+    run_dir = resolve_run(run)
+    home = Path(os.environ.get("ACTIONPOSE_HOME") or ".")
+    name = shipped_name(run_dir) or run_dir.name
+    return home / "runs" / name / EVAL_NAME
+
+
+def _is_shipped(run_dir: Path) -> bool:
+    try:
+        Path(run_dir).resolve().relative_to(_package_dir())
+        return True
+    except ValueError:
+        return False
+
+
+def eval_path(run: str | Path) -> Path:
+    """The eval.json `evaluate(run)` writes and the app reads: the run folder's, or for a run shipped in
+    the package, `user_eval_path(run)`."""
+    run_dir = resolve_run(run)
+    return user_eval_path(run_dir) if _is_shipped(run_dir) else run_dir / EVAL_NAME
+
+
+def write_eval(run_dir: Path, obj: dict, out: str | Path | None = None) -> Path:
+    """Write an evaluation to `out` (a file or folder), else to `eval_path(run_dir)`."""
+    if out is not None:
+        path = Path(out)
+        path = path / EVAL_NAME if path.suffix != ".json" else path
+    else:
+        path = eval_path(run_dir)
+    if _is_shipped(path.parent):
+        raise ValueError(f"{path}: inside the installed package, which is read-only; pass out= elsewhere")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return write_json(path.parent, path.name, obj)
+
+
+def checkpoint_sha256(run_dir: str | Path) -> str:
+    """Full sha256 (hex) of the run's checkpoint.safetensors ("" when absent)."""
+    import hashlib
+    ckpt = Path(run_dir) / "checkpoint.safetensors"
+    if not ckpt.exists():
+        return ""
+    h = hashlib.sha256()
+    with open(ckpt, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def code_version() -> str:
+    """The package version, plus the git commit (and '-dirty') when running from a checkout."""
+    from . import __version__
+    try:
+        out = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=12"], cwd=_package_dir(),
+                             capture_output=True, text=True, timeout=5)
+        rev = out.stdout.strip() if out.returncode == 0 else ""
+    except (OSError, subprocess.SubprocessError):
+        rev = ""
+    return f"{__version__}+git.{rev}" if rev else __version__
+
+
+def load_eval(run: str | Path) -> dict | None:
+    """The stored evaluation of `run` (`eval_path(run)`), or None when there is none."""
+    path = eval_path(run)
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path}: unreadable evaluation ({e})") from None
+
+
+def eval_is_stale(run: str | Path) -> bool | None:
+    """True when the stored evaluation of `run` was made from another checkpoint than the one the run
+    holds now (or does not record which); False when it matches; None when there is no evaluation."""
+    ev = load_eval(run)
+    if ev is None:
+        return None
+    recorded = (ev.get("header") or {}).get("checkpoint_sha256", "")
+    return not recorded or recorded != checkpoint_sha256(resolve_run(run))
 
 
 def _noise_cfg(sigma: float):
@@ -225,10 +446,22 @@ def format_report(report: EvalReport) -> str:
     """A printable table whose header names dataset, split, 2D source, protocol, frames, aggregation."""
     h = report.header
     lines = [
-        f"== {h['dataset']} | split {h['split']} | 2D: {h['2d_source']} | T = {h['frames_per_window']} frames "
-        f"({h['windows']}) | flip TTA {'on' if h['flip_tta'] else 'off'} ==",
+        f"== protocol {h.get('protocol', 'actionpose')} | {h['dataset']} | split {h['split']} | 2D: {h['2d_source']} "
+        f"| T = {h['frames_per_window']} frames ({h['windows']}) | flip TTA {'on' if h['flip_tta'] else 'off'} ==",
         f"   run {h['run']} ({h['preset']}, {h['variant']}, step {h['step']}); {h['sequences']} sequences, "
         f"{h['views']} views, {h['frames']} frames; {h['compute']}",
+        f"   protocol: {h.get('protocol_description', '')}",
+    ]
+    if h.get("cameras_without_2d"):
+        lines.append(f"   WARNING {len(h['cameras_without_2d'])} camera view(s) have no 2D detections and were "
+                     f"skipped (not replaced by projected ground truth): {', '.join(h['cameras_without_2d'][:6])}"
+                     + (" ..." if len(h["cameras_without_2d"]) > 6 else ""))
+    if h.get("excluded_sequences"):
+        lines.append(f"   excluded (MotionBERT's corrupted S9 sequences): {', '.join(h['excluded_sequences'])}")
+    if h.get("code_version"):
+        lines.append(f"   made {h.get('made_at', '?')} by actionpose {h['code_version']} from checkpoint "
+                     f"sha256 {str(h.get('checkpoint_sha256', ''))[:16]}")
+    lines += [
         "",
         report.summary.to_string(index=False, float_format=lambda v: f"{v:.2f}"),
         "",
@@ -239,7 +472,14 @@ def format_report(report: EvalReport) -> str:
         r = report.recognition
         lines += ["", f"action recognition ({r['vocab_field']}, {r['windows']} windows, {r['labels']} labels): "
                       f"top-1 {r['top1_pct']:.1f} %, top-5 {r['top5_pct']:.1f} % (chance {r['chance_top1_pct']:.1f} %)"]
+        if "content_top1_pct" in r:
+            lines.append(f"  action only ({r['contents']} actions, any style): top-1 {r['content_top1_pct']:.1f} %, "
+                         f"top-5 {r['content_top5_pct']:.1f} % (chance {r['content_chance_top1_pct']:.1f} %)")
+            per = r.get("per_content_top1_pct") or {}
+            if per:
+                lines.append("  per action top-1 %: " + ", ".join(f"{k} {v:.0f}" for k, v in sorted(per.items())))
     return "\n".join(lines)
 
 
-__all__ = ["evaluate", "format_report", "EvalReport", "LabelVocab"]
+__all__ = ["evaluate", "format_report", "EvalReport", "LabelVocab", "PROTOCOLS", "eval_path", "eval_is_stale",
+           "load_eval", "user_eval_path", "checkpoint_sha256", "code_version"]

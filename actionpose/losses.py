@@ -93,6 +93,15 @@ def align_loss(motion_emb: torch.Tensor, label_weights: torch.Tensor, aligner: A
     return aligner.loss(motion_emb, label_weights)
 
 
+def distill_loss(student_emb: torch.Tensor, teacher_emb: torch.Tensor) -> torch.Tensor:
+    """Mean over clips of `1 - cos(student, teacher)`: `[B, D]` embeddings, 0 when they point alike."""
+    if student_emb.shape != teacher_emb.shape or student_emb.ndim != 2:
+        raise ValueError(f"distill_loss: student {tuple(student_emb.shape)} and teacher {tuple(teacher_emb.shape)} "
+                         "embeddings: expected equal [B, D]")
+    cos = torch.nn.functional.cosine_similarity(student_emb.float(), teacher_emb.float().to(student_emb.device), dim=-1)
+    return (1.0 - cos).mean()
+
+
 def batch_weights(batch: Mapping[str, torch.Tensor], pred: torch.Tensor) -> torch.Tensor | None:
     """`[B, T, J]` validity from a data batch's `frame_valid [B, T]` and `joint_valid [B, J]` or `[J]`."""
     w = None
@@ -113,19 +122,23 @@ def batch_weights(batch: Mapping[str, torch.Tensor], pred: torch.Tensor) -> torc
 
 
 def total_loss(out: Mapping[str, torch.Tensor], batch: Mapping[str, torch.Tensor], cfg: LossConfig,
-               aligner: Aligner | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """`L = w_mpjpe·MPJPE + w_nmpjpe·N-MPJPE + w_velocity·velocity + w_align·align`.
+               aligner: Aligner | None = None, teacher_emb: torch.Tensor | None = None,
+               ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The training loss, the one composition both stages use:
+    `L = w_mpjpe·MPJPE + w_nmpjpe·N-MPJPE + w_velocity·velocity + w_align·align + w_distill·distill`.
 
-    out:   `y3d [B, T, J, 3]` (prediction), `motion_emb [B, D]` (needed when aligning).
+    out:   `y3d [B, T, J, 3]` (prediction), `motion_emb [B, D]` (needed when aligning or distilling).
     batch: `y3d [B, T, J, 3]` (target), optional `frame_valid [B, T]`, `joint_valid [B, J]`,
            `label_weights [B, L]` (needed when aligning).
-    The align term is on when `aligner` is given and `cfg.w_align > 0`; terms with weight 0 are
-    not computed. Returns `(loss, parts)`: parts are detached unweighted terms plus "total".
+    The align term is on when `aligner` is given and `cfg.w_align > 0` (pretraining); the distill
+    term when `teacher_emb [B, D]` is given and `cfg.w_distill > 0` (fine-tuning). Terms with weight
+    0 are not computed. Everything is computed in fp32, whatever precision the model ran in.
+    Returns `(loss, parts)`: parts are detached unweighted terms plus "total".
     """
     for key, src, name in (("y3d", out, "out"), ("y3d", batch, "batch")):
         if key not in src:
             raise KeyError(f"total_loss: {name} has no {key!r} (keys: {', '.join(src)})")
-    pred, gt = out["y3d"], batch["y3d"].to(out["y3d"].device)
+    pred, gt = out["y3d"].float(), batch["y3d"].to(out["y3d"].device).float()
     _check_pair(pred, gt, "total_loss")
     w = batch_weights(batch, pred)
     terms: dict[str, tuple[float, torch.Tensor]] = {}
@@ -141,7 +154,11 @@ def total_loss(out: Mapping[str, torch.Tensor], batch: Mapping[str, torch.Tensor
         if "label_weights" not in batch:
             raise KeyError("total_loss: alignment is on but batch has no 'label_weights' [B, L]")
         lw = batch["label_weights"].to(pred.device)
-        terms["align"] = (cfg.w_align, align_loss(out["motion_emb"], lw, aligner))
+        terms["align"] = (cfg.w_align, align_loss(out["motion_emb"].float(), lw, aligner))
+    if teacher_emb is not None and cfg.w_distill:
+        if "motion_emb" not in out:
+            raise KeyError("total_loss: distillation is on but out has no 'motion_emb' [B, D] (a model without an embedding head?)")
+        terms["distill"] = (cfg.w_distill, distill_loss(out["motion_emb"], teacher_emb))
     if not terms:
         raise ValueError("total_loss: every loss weight is 0, expected at least one active term")
     loss = sum(wt * v for wt, v in terms.values())

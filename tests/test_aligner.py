@@ -43,8 +43,12 @@ def test_soft_targets_put_mass_on_similar_labels():
     assert t.sum().item() == pytest.approx(1.0, abs=1e-6)
     assert t[0] > t[1] > t[2] > 0  # walk-back gets more than kick
     assert t[2] == pytest.approx(t[3].item())
-    soft = torch.softmax(texts() @ texts()[0] / 0.05, dim=0)
+    assert float(t[0]) == pytest.approx(0.8)  # soft_mix is exactly the mass off the true label
+    logits = texts() @ texts()[0] / 0.05
+    logits[0] = float("-inf")
+    soft = torch.softmax(logits, dim=0)
     assert torch.allclose(t, 0.8 * F.one_hot(torch.tensor(0), 4).float() + 0.2 * soft, atol=1e-6)
+    assert a.off_target_mass() == pytest.approx(0.2)
     # Mixed clip: the soft part is the frame-fraction mixture of the labels' soft rows.
     tm = a.targets(torch.tensor([[0.5, 0.0, 0.5, 0.0]]))[0]
     assert tm.sum().item() == pytest.approx(1.0, abs=1e-6)

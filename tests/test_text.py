@@ -11,7 +11,8 @@ from actionpose.config import TextConfig
 from actionpose.text import encoder as enc_mod
 from actionpose.text.cache import EmbeddingCache, cache_root, embed_texts
 from actionpose.text.encoder import SentenceTransformerEncoder, get_encoder, resolve_model
-from actionpose.text.templates import content_of, frame_label_weights, label_to_sentence, style_of, vocabulary
+from actionpose.text.templates import content_of, label_to_sentence, style_of
+from actionpose.text.vocab import LabelVocab
 
 CONNECTS: list = []
 
@@ -35,7 +36,7 @@ SENTENCES = ["a person walks", "a person walks slowly", "a person kicks"]
 @pytest.fixture(scope="module")
 def embedded(encoder):
     """One encode call for every real-model check (each call costs ~0.5 s on a busy CPU)."""
-    _, vocab_sentences = vocabulary(["walk|sad", "walk-back|sad", "kick|normal"], field="content")
+    vocab_sentences = LabelVocab.build(["walk|sad", "walk-back|sad", "kick|normal"], "content").sentences
     texts = SENTENCES + vocab_sentences  # vocab: kick, walk, walk-back (two repeat SENTENCES)
     return dict(zip(texts, encoder.encode(texts)))
 
@@ -165,19 +166,19 @@ class FakeMotion:
 
 def test_vocabulary_sorted_and_deterministic():
     motions = [FakeMotion("a", ["walk|sad", "walk-back|old"]), FakeMotion("b", ["run|happy", "walk|happy"])]
-    labels, sentences = vocabulary(motions, field="content")
-    assert labels == ["run", "walk", "walk-back"]
-    assert sentences == ["a person runs", "a person walks", "a person walks backwards"]
-    full, _ = vocabulary(list(reversed(motions)), field="full")
-    assert full == sorted(["walk|sad", "walk-back|old", "run|happy", "walk|happy"])
+    vocab = LabelVocab.from_motions(motions, "content")
+    assert vocab.keys == ["run", "walk", "walk-back"]
+    assert vocab.sentences == ["a person runs", "a person walks", "a person walks backwards"]
+    full = LabelVocab.from_motions(list(reversed(motions)), "full")
+    assert full.keys == sorted(["walk|sad", "walk-back|old", "run|happy", "walk|happy"])
+    assert full.sentences[full.index_of("walk-back|old")] == "a person walks backwards in an old way"
     with pytest.raises(ValueError, match="motion 'x': field labels holds an empty label"):
-        vocabulary([FakeMotion("x", [""])])
+        LabelVocab.from_motions([FakeMotion("x", [""])])
 
 
 def test_frame_label_weights():
-    labels = ["run", "walk"]
-    w = frame_label_weights(["walk|sad", "walk|sad", "run|sad", ""], labels)
-    assert np.allclose(w, [1 / 3, 2 / 3])
-    assert np.array_equal(frame_label_weights(["", ""], labels), [0.0, 0.0])
-    with pytest.raises(ValueError, match="not in the vocabulary"):
-        frame_label_weights(["kick|sad"], labels)
+    vocab = LabelVocab(["run", "walk"], "content")
+    idx = np.array([vocab.index_of(x) if x else -1 for x in ["walk|sad", "walk|sad", "run|sad", ""]])
+    assert np.allclose(vocab.weights(idx), [1 / 3, 2 / 3])
+    assert np.array_equal(vocab.weights(np.array([-1, -1])), [0.0, 0.0])
+    assert vocab.index_of("kick|sad") == -1

@@ -66,17 +66,24 @@ def test_nan_loss_stops_with_step_and_keeps_last_good_checkpoint(tmp_path):
         api.pretrain("tiny", "motionbert-style", tmp_path / "r", overrides=bad, progress=False)
 
 
-def test_finetune_from_pretraining_keeps_a_frozen_aligner(tmp_path):
+def test_finetune_keeps_a_frozen_aligner_and_distils_the_embedding_head(tmp_path):
     api.pretrain("tiny", "actionpose", tmp_path / "p", overrides=SMALL, progress=False)
-    before = _weights(tmp_path / "p")
-    api.finetune(tmp_path / "p", tmp_path / "f", overrides={"data": SMALL["data"], "train": SMALL["train"]},
-                 progress=False)
-    after = _weights(tmp_path / "f")
-    head = [k for k in before if k.startswith("lifter.motion_head")]
-    assert head and all(torch.equal(before[k], after[k]) for k in head)  # frozen
+    before = load_file(str(tmp_path / "p" / "checkpoint.safetensors"))
+    ft = {"data": SMALL["data"], "train": SMALL["train"]}
+    api.finetune(tmp_path / "p", tmp_path / "f", overrides=ft, progress=False)
+    after = load_file(str(tmp_path / "f" / "checkpoint.safetensors"))
+    assert torch.equal(before["aligner.log_temperature"], after["aligner.log_temperature"])  # frozen
+    assert torch.equal(before["text_emb"], after["text_emb"])
+    # the embedding head trains, tied to the pretrained embedding by the distillation term
+    assert not torch.equal(before["lifter.motion_head.fc2.weight"], after["lifter.motion_head.fc2.weight"])
     assert not torch.equal(before["lifter.backbone.head.weight"], after["lifter.backbone.head.weight"])
     recs = read_metrics(tmp_path / "f")
-    assert all("align" not in r for r in recs if r["split"] == "train")
+    assert all("align" not in r and "distill" in r for r in recs if r["split"] == "train")
+    # without distillation the head is frozen with the aligner (it cannot follow the backbone)
+    api.finetune(tmp_path / "p", tmp_path / "g", overrides={**ft, "loss": {"w_distill": 0.0}}, progress=False)
+    frozen = load_file(str(tmp_path / "g" / "checkpoint.safetensors"))
+    head = [k for k in before if k.startswith("lifter.motion_head")]
+    assert head and all(torch.equal(before[k], frozen[k]) for k in head)
 
 
 def _cli(*args) -> list[str]:

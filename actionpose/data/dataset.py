@@ -6,7 +6,7 @@ exactly the batches an uninterrupted one would, with no data-loader state to che
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -14,49 +14,21 @@ import torch
 from ..config import RunConfig
 from ..skeleton import ROOT
 from .motion import Motion
-from .synthesis import Sample, View, add_noise, encode_sample, fixed_views, flip_sample, random_view, synthesize
+from .synthesis import (
+    Sample,
+    View,
+    add_noise,
+    encode_sample,
+    fixed_views,
+    flip_sample,
+    random_view,
+    synthesize,
+    trajectory_radius_mm,
+)
 from .windows import pad_to_length, window_starts
 
-
-@dataclass
-class LabelVocab:
-    """The label vocabulary of a run: `keys[i]` is a label key (content, or the full label)."""
-
-    keys: list[str]
-    field: str = "content"
-
-    def key_of(self, label: str) -> str:
-        return label.split("|", 1)[0] if self.field == "content" else label
-
-    def index_of(self, label: str) -> int:
-        try:
-            return self.keys.index(self.key_of(label))
-        except ValueError:
-            return -1
-
-    @classmethod
-    def from_motions(cls, motions: list[Motion], field: str = "content") -> "LabelVocab":
-        keys: set[str] = set()
-        vocab = cls([], field)
-        for m in motions:
-            for lab in m.labels:
-                if not lab or not lab.strip():
-                    raise ValueError(f"motion {m.name!r}: field labels holds an empty label text (alignment needs text)")
-                keys.add(vocab.key_of(lab))
-        return cls(sorted(keys), field)
-
-    def frame_indices(self, motion: Motion) -> np.ndarray:
-        """`[T]` vocabulary index per frame (-1 where unlabelled or not in the vocabulary)."""
-        if motion.label_per_frame is None or not motion.labels:
-            return np.full(motion.num_frames, -1, dtype=np.int64)
-        lut = np.array([self.index_of(lab) for lab in motion.labels] + [-1], dtype=np.int64)
-        return lut[motion.label_per_frame.astype(np.int64)]  # -1 indexes the trailing -1
-
-    def weights(self, frame_idx: np.ndarray) -> np.ndarray:
-        """`[L]` fraction of labelled frames per vocabulary entry (zeros when none is labelled)."""
-        w = np.bincount(frame_idx[frame_idx >= 0], minlength=len(self.keys)).astype(np.float32)
-        total = w.sum()
-        return w / total if total > 0 else w
+if TYPE_CHECKING:  # the vocabulary lives in text/; the dataset only calls its methods
+    from ..text.vocab import LabelVocab
 
 
 def sequence_views(motion: Motion, cfg: RunConfig) -> list[tuple[View, str | None]]:
@@ -64,8 +36,9 @@ def sequence_views(motion: Motion, cfg: RunConfig) -> list[tuple[View, str | Non
     2D keypoints) when the source has them, else `cfg.synth.fixed_eval_cameras` virtual ones."""
     if motion.cameras:
         return [(View(c), c.name if c.name in motion.kp2d_px else None) for c in motion.cameras]
-    centre = motion.joints3d_world_mm[:, ROOT].mean(axis=0)
-    return [(v, None) for v in fixed_views(cfg.synth, centre)]
+    root = motion.joints3d_world_mm[:, ROOT]
+    centre = root.mean(axis=0)
+    return [(v, None) for v in fixed_views(cfg.synth, centre, radius_mm=trajectory_radius_mm(root, centre))]
 
 
 def make_sample(motion: Motion, view: View, kp_camera: str | None, start: int = 0, end: int | None = None) -> Sample:
@@ -83,8 +56,12 @@ class LiftingWindows(torch.utils.data.Dataset):
     """Fixed-length windows for training (`train=True`: random views, noise, flips) or validation
     (deterministic views, clean 2D).
 
+    Training draws, per item: a view; with probability `noise.clean_prob` clean 2D (confidence 1,
+    as GT-2D evaluation feeds), else detector-like noise; a horizontal flip with probability
+    `synth.flip_prob`, which mirrors the label too (left <-> right, `LabelVocab.mirror_weights`).
+
     Items: x2d `[T, 17, 3]`, y3d `[T, 17, 3]`, mm_per_unit `[T]`, frame_valid `[T]`, joint_valid `[17]`,
-    label_weights `[L]` (when a vocabulary is given), has_label, index.
+    flipped (1 when mirrored), label_weights `[L]` (when a vocabulary is given), has_label, index.
     """
 
     def __init__(self, motions: list[Motion], cfg: RunConfig, *, train: bool, vocab: LabelVocab | None = None,
@@ -137,16 +114,18 @@ class LiftingWindows(torch.utils.data.Dataset):
                 cam = m.cameras[cam_idx]
                 view, kp_cam = View(cam), (cam.name if cam.name in m.kp2d_px else None)
             else:
-                centre = m.joints3d_world_mm[start:end, ROOT].mean(axis=0)
-                view, kp_cam = random_view(rng, self.cfg.synth, centre), None
+                root = m.joints3d_world_mm[start:end, ROOT]
+                centre = root.mean(axis=0)
+                view, kp_cam = random_view(rng, self.cfg.synth, centre, trajectory_radius_mm(root, centre)), None
         else:
             view, kp_cam = self._eval_views(mi)[vi]
         sample = make_sample(m, view, kp_cam, start, end)
         x2d = sample.x2d
-        if self.train and self.noise and kp_cam is None:
+        if self.train and self.noise and kp_cam is None and rng.random() >= self.cfg.noise.clean_prob:
             x2d = add_noise(x2d, rng, self.cfg.noise)
         sample = Sample(x2d, sample.y3d, sample.mm_per_unit)
-        if self.train and rng.random() < self.cfg.synth.flip_prob:
+        flipped = bool(self.train and rng.random() < self.cfg.synth.flip_prob)
+        if flipped:
             sample = flip_sample(sample)
         n = sample.x2d.shape[0]
         frame_valid = np.zeros(self.length, dtype=np.float32)
@@ -157,11 +136,14 @@ class LiftingWindows(torch.utils.data.Dataset):
             "mm_per_unit": pad_to_length(sample.mm_per_unit, self.length),
             "frame_valid": frame_valid,
             "joint_valid": m.joint_valid.astype(np.float32),
+            "flipped": np.float32(flipped),
             "index": index,
         }
         if self.vocab is not None:
             fl = pad_to_length(self._frame_labels[mi][start:end], self.length)[:n]
             w = self.vocab.weights(fl)
+            if flipped:
+                w = self.vocab.mirror_weights(w)
             item["label_weights"] = w
             item["has_label"] = np.float32(w.sum() > 0)
         return item

@@ -49,20 +49,32 @@ class Sample:
     mm_per_unit: np.ndarray
 
 
-def random_view(rng: np.random.Generator, cfg: SynthConfig, centre_world_mm: np.ndarray) -> View:
-    """A random virtual camera looking at `centre_world_mm` (Human3.6M-like distances and focals)."""
+def trajectory_radius_mm(root_world_mm: np.ndarray, centre_world_mm: np.ndarray) -> float:
+    """How far a clip's root `[T, 3]` strays from `centre_world_mm` (mm): camera distances are measured
+    from that circle, so a subject who runs 10 m never passes next to (or behind) the camera."""
+    if root_world_mm.size == 0:
+        return 0.0
+    return float(np.linalg.norm(np.asarray(root_world_mm) - centre_world_mm, axis=-1).max())
+
+
+def random_view(rng: np.random.Generator, cfg: SynthConfig, centre_world_mm: np.ndarray,
+                radius_mm: float = 0.0) -> View:
+    """A random virtual camera looking at `centre_world_mm` (Human3.6M-like distances and focals),
+    placed `radius_mm` further away than the drawn distance (see `trajectory_radius_mm`)."""
     az = np.deg2rad(rng.uniform(*cfg.azimuth_deg))
     el = np.deg2rad(rng.uniform(*cfg.elevation_deg))
-    dist = rng.uniform(*cfg.distance_mm)
+    dist = rng.uniform(*cfg.distance_mm) + radius_mm
     focal = rng.uniform(*cfg.focal_px)
     return _view_at(centre_world_mm, az, el, dist, focal, cfg, orthographic=rng.random() < cfg.orthographic_prob)
 
 
-def fixed_views(cfg: SynthConfig, centre_world_mm: np.ndarray, n: int | None = None) -> list[View]:
-    """Deterministic evaluation cameras: `n` azimuths evenly spaced, mid elevation/distance/focal."""
+def fixed_views(cfg: SynthConfig, centre_world_mm: np.ndarray, n: int | None = None,
+                radius_mm: float = 0.0) -> list[View]:
+    """Deterministic evaluation cameras: `n` azimuths evenly spaced, mid elevation/distance/focal
+    (+ `radius_mm`, the clip's trajectory radius, so a travelling subject stays in front of them)."""
     n = cfg.fixed_eval_cameras if n is None else n
     el = np.deg2rad(float(np.mean(cfg.elevation_deg)))
-    dist = float(np.mean(cfg.distance_mm))
+    dist = float(np.mean(cfg.distance_mm)) + radius_mm
     focal = float(np.mean(cfg.focal_px))
     return [_view_at(centre_world_mm, 2 * np.pi * i / n + np.pi / 4, el, dist, focal, cfg, False)
             for i in range(n)]
@@ -125,7 +137,9 @@ def add_noise(x2d: np.ndarray, rng: np.random.Generator, cfg: NoiseConfig) -> np
 
     White noise + a smooth per-joint drift (low frequency, like a detector's jitter-free bias that
     wanders) + rare large outliers (left/right swaps, missed joints). Confidence is multiplied by
-    `exp(-|err| / conf_scale)` so the model can learn to trust the confidence channel.
+    `exp(-max(|err| - conf_tolerance, 0) / conf_scale)`: errors a good detector makes (a few px)
+    keep confidence 1, as GT 2D and confident detections have at test time; only large errors
+    (outliers, strong drift) lower it, so the confidence channel means "trust this joint".
     """
     if not cfg.enabled:
         return x2d
@@ -145,7 +159,8 @@ def add_noise(x2d: np.ndarray, rng: np.random.Generator, cfg: NoiseConfig) -> np
     visible = out[..., 2] > 0
     out[..., :2] += err * visible[..., None]
     mag = np.linalg.norm(err, axis=-1)
-    out[..., 2] = out[..., 2] * np.exp(-mag / max(cfg.conf_scale, 1e-6))
+    excess = np.maximum(mag - cfg.conf_tolerance, 0.0)
+    out[..., 2] = out[..., 2] * np.exp(-excess / max(cfg.conf_scale, 1e-6))
     return out.astype(np.float32)
 
 

@@ -10,8 +10,10 @@ Targets:
 - hard: the clip's label, or for a clip spanning several labels the frame fractions
   (`label_weights [B, L]`, rows summing to 1; all-zero rows = unlabelled clips, skipped);
 - soft ("dark knowledge", `AlignConfig.soft_targets`): `(1 - soft_mix)·hard + soft_mix·soft`, where
-  soft = hard @ softmax(text·textᵀ / soft_temperature) row-wise: labels whose texts resemble the
-  true one get some mass ("walks backwards" is less wrong than "kicks" for a walking clip).
+  soft = hard @ S and row i of S is softmax over the *other* labels j != i of text_i·text_j /
+  soft_temperature: labels whose texts resemble the true one get the mass ("walks backwards" is less
+  wrong than "kicks" for a walking clip). Excluding the label itself makes `soft_mix` exactly the
+  mass put off the true label, whatever the vocabulary's size; the temperature decides how it spreads.
 
 `mode="onehot"` (the ablation baseline) replaces the texts by a Linear classifier over label ids
 with plain cross-entropy on the hard targets; no text is involved.
@@ -83,10 +85,21 @@ class Aligner(nn.Module):
             text_emb = F.normalize(text_emb, dim=-1)
         text_emb = text_emb.to(self.log_temperature.device)
         self.text_emb = text_emb
-        # Soft targets depend only on the fixed texts: precompute row-wise softmax of similarities.
-        sim = text_emb @ text_emb.T
-        self.soft_matrix = torch.softmax(sim / self.cfg.soft_temperature, dim=-1)
+        # Soft targets depend only on the fixed texts: precompute the row-wise softmax of similarities
+        # over the other labels (a one-label vocabulary has no others: its soft row is the label itself).
+        sim = text_emb @ text_emb.T / self.cfg.soft_temperature
+        if len(labels) > 1:
+            sim = sim.masked_fill(torch.eye(len(labels), dtype=torch.bool, device=sim.device), float("-inf"))
+        self.soft_matrix = torch.softmax(sim, dim=-1)
         self.labels = labels
+
+    @torch.no_grad()
+    def off_target_mass(self) -> float:
+        """Mean target mass (over the vocabulary's labels) *off* the true label: how much "dark
+        knowledge" the soft targets carry (0 for hard targets)."""
+        self._need_vocab("off_target_mass")
+        hard = torch.eye(self.num_labels, device=self.log_temperature.device)
+        return float(1.0 - self.targets(hard).diagonal().mean())
 
     @property
     def num_labels(self) -> int:

@@ -140,16 +140,26 @@ class Attention(nn.Module):
         # temporal: (J, H) merge into one head axis because t is contiguous; sequence T
         return t.view(B, T, J * H, C // H).transpose(1, 2)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x `[B, T, J, C]` → `[B, T, J, C]`."""
+    def forward(self, x: torch.Tensor, key_valid: torch.Tensor | None = None) -> torch.Tensor:
+        """x `[B, T, J, C]` → `[B, T, J, C]`.
+
+        key_valid `[B, T]` bool (temporal axis only): frames that may be attended to. Padding frames
+        are excluded as keys, so the outputs at real frames do not depend on the padding at all.
+        """
         B, T, J, C = x.shape
         q, k, v = (self._heads(t.view(B, T, J, C))
                    for t in _QKVProjection.apply(x.reshape(-1, C), self.qkv.weight, self.qkv.bias))
         drop = self.attn_drop if self.training else 0.0
+        mask = None
+        if key_valid is not None and self.axis == "temporal":
+            mask = key_valid[:, None, None, :]  # [B, 1, 1, T] broadcast over heads and queries
         if self.impl == "sdpa":
-            o = F.scaled_dot_product_attention(q, k, v, dropout_p=drop, scale=self.scale)
+            o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=drop, scale=self.scale)
         else:
-            a = torch.softmax((q * self.scale) @ k.transpose(-2, -1), dim=-1)
+            logits = (q * self.scale) @ k.transpose(-2, -1)
+            if mask is not None:
+                logits = logits.masked_fill(~mask, float("-inf"))
+            a = torch.softmax(logits, dim=-1)
             if drop:
                 a = F.dropout(a, drop, True)
             o = a @ v
@@ -185,16 +195,16 @@ class Block(nn.Module):
         self.mlp_t = Mlp(dim, hidden, drop)
         self.order = order
 
-    def _pair(self, x: torch.Tensor, axis: str) -> torch.Tensor:
+    def _pair(self, x: torch.Tensor, axis: str, key_valid: torch.Tensor | None) -> torch.Tensor:
         attn, n1, mlp, n2 = ((self.attn_s, self.norm1_s, self.mlp_s, self.norm2_s) if axis == "s"
                              else (self.attn_t, self.norm1_t, self.mlp_t, self.norm2_t))
-        x = x + self.drop_path(attn(n1(x)))
+        x = x + self.drop_path(attn(n1(x), key_valid))
         return x + self.drop_path(mlp(n2(x)))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x `[B, T, J, C]` → `[B, T, J, C]`."""
+    def forward(self, x: torch.Tensor, key_valid: torch.Tensor | None = None) -> torch.Tensor:
+        """x `[B, T, J, C]` → `[B, T, J, C]`; key_valid `[B, T]` bool masks padding frames."""
         for axis in self.order:
-            x = self._pair(x, axis)
+            x = self._pair(x, axis, key_valid)
         return x
 
 
@@ -294,26 +304,42 @@ class DSTformer(nn.Module):
         dt = torch.promote_types(h_st.dtype, h_ts.dtype)  # under autocast the logit may be bf16
         return torch.lerp(h_ts.to(dt), h_st.to(dt), torch.sigmoid(logit).unsqueeze(-1).to(dt))
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """x `[B, T, J, dim_in]` → features after the final norm `[B, T, J, dim_feat]`."""
+    def encode(self, x: torch.Tensor, frame_valid: torch.Tensor | None = None) -> torch.Tensor:
+        """x `[B, T, J, dim_in]` → features after the final norm `[B, T, J, dim_feat]`.
+
+        frame_valid `[B, T]` (1 = real frame, 0 = padding) keeps padding out of temporal attention;
+        None (or all ones) is the reference computation.
+        """
         self.check_input(x)
+        key_valid = None
+        if frame_valid is not None:
+            if frame_valid.shape != x.shape[:2]:
+                raise ValueError(f"DSTformer frame_valid: expected shape {list(x.shape[:2])}, got {list(frame_valid.shape)}")
+            key_valid = frame_valid.to(device=x.device) > 0
         T = x.shape[1]
         h = self.joints_embed(x) + self.pos_embed
         if self.drop_rate and self.training:  # as in the reference: before the temporal embedding
             h = F.dropout(h, self.drop_rate, True)
         h = h + self.temp_embed[:, :T]
         for i in range(self.depth):
-            h = self._fuse(i, self.blocks_st[i](h), self.blocks_ts[i](h))
+            h = self._fuse(i, self.blocks_st[i](h, key_valid), self.blocks_ts[i](h, key_valid))
         return self.norm(h)
 
-    def get_representation(self, x: torch.Tensor) -> torch.Tensor:
+    def get_representation(self, x: torch.Tensor, frame_valid: torch.Tensor | None = None) -> torch.Tensor:
         """x `[B, T, J, dim_in]` → rep `[B, T, J, dim_rep]`."""
-        return self.pre_logits(self.encode(x))
+        return self.pre_logits(self.encode(x, frame_valid))
 
-    def forward(self, x: torch.Tensor, return_rep: bool = False):
+    def regress(self, rep: torch.Tensor) -> torch.Tensor:
+        """rep `[B, T, J, dim_rep]` → 3D `[B, T, J, dim_out]`, always in fp32: under bf16 autocast the
+        backbone runs in bf16, but rounding the output to bf16 (8 bits of mantissa) would cost ~0.5 mm
+        and add quantisation steps to the velocity loss."""
+        with torch.autocast(rep.device.type, enabled=False):
+            return F.linear(rep.float(), self.head.weight.float(), self.head.bias.float())
+
+    def forward(self, x: torch.Tensor, return_rep: bool = False, frame_valid: torch.Tensor | None = None):
         """x `[B, T, J, dim_in]` → y `[B, T, J, dim_out]`, or (y, rep) with return_rep."""
-        rep = self.get_representation(x)
-        y = self.head(rep)
+        rep = self.get_representation(x, frame_valid)
+        y = self.regress(rep)
         return (y, rep) if return_rep else y
 
 

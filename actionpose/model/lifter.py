@@ -17,8 +17,10 @@ BACKBONE_PREFIX = "backbone."
 class MotionEmbeddingHead(nn.Module):
     """rep `[B, T, J, D_rep]` → unit-norm motion embedding `[B, D_text]`.
 
-    Mean over frames and joints (masked joints are not excluded: the backbone has already mixed
-    information across tokens), then Linear → GELU → Linear, then L2 normalisation.
+    Mean over real frames and all joints (masked joints are not excluded: the backbone has already
+    mixed information across tokens; padding frames are, so a padded clip embeds like the clip), then
+    Linear → GELU → Linear, then L2 normalisation — in fp32 even under bf16 autocast (a unit vector
+    compared by cosine to fixed text embeddings needs the precision).
     """
 
     def __init__(self, dim_rep: int, hidden: int, dim_text: int):
@@ -26,9 +28,16 @@ class MotionEmbeddingHead(nn.Module):
         self.fc1 = nn.Linear(dim_rep, hidden)
         self.fc2 = nn.Linear(hidden, dim_text)
 
-    def forward(self, rep: torch.Tensor) -> torch.Tensor:
-        pooled = rep.mean(dim=(1, 2))
-        return F.normalize(self.fc2(F.gelu(self.fc1(pooled))), dim=-1)
+    def forward(self, rep: torch.Tensor, frame_valid: torch.Tensor | None = None) -> torch.Tensor:
+        """rep `[B, T, J, D_rep]`, frame_valid `[B, T]` (None = all real) → `[B, D_text]`."""
+        with torch.autocast(rep.device.type, enabled=False):
+            rep = rep.float()
+            if frame_valid is None:
+                pooled = rep.mean(dim=(1, 2))
+            else:
+                w = frame_valid.to(rep.device, torch.float32)  # [B, T]
+                pooled = (rep.mean(dim=2) * w[..., None]).sum(1) / w.sum(1, keepdim=True).clamp(min=1.0)
+            return F.normalize(self.fc2(F.gelu(self.fc1(pooled))), dim=-1)
 
 
 class Lifter(nn.Module):
@@ -53,11 +62,12 @@ class Lifter(nn.Module):
                         nn.init.zeros_(m.bias)
         self.text_dim = text_dim
 
-    def forward(self, x2d: torch.Tensor) -> dict[str, torch.Tensor]:
-        y3d, rep = self.backbone(x2d, return_rep=True)
+    def forward(self, x2d: torch.Tensor, frame_valid: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """x2d `[B, T, 17, 3]`; frame_valid `[B, T]` marks real frames of padded clips (None: all real)."""
+        y3d, rep = self.backbone(x2d, return_rep=True, frame_valid=frame_valid)
         out = {"y3d": y3d, "rep": rep}
         if self.motion_head is not None:
-            out["motion_emb"] = self.motion_head(rep)
+            out["motion_emb"] = self.motion_head(rep, frame_valid)
         return out
 
     def get_representation(self, x2d: torch.Tensor) -> torch.Tensor:

@@ -15,15 +15,8 @@ still gets a readable (if plain) sentence.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
-
-import numpy as np
 
 from ..config import TextConfig
-
-if TYPE_CHECKING:
-    from ..data.motion import Motion
 
 FIELDS = ("full", "content")
 
@@ -148,6 +141,16 @@ def vocab_key(label: str, field: str = "content") -> str:
     return content_of(label) if field == "content" else label
 
 
+_SIDE = {"left": "right", "right": "left", "Left": "Right", "Right": "Left"}
+
+
+def mirror_label(label: str) -> str:
+    """The label of the horizontally mirrored motion: "left" <-> "right" as whole words of the label
+    ("wave-left-hand|happy" -> "wave-right-hand|happy", "turn left" -> "turn right"); labels naming
+    no side are their own mirror image."""
+    return re.sub(r"(?<![A-Za-z])(left|right|Left|Right)(?![A-Za-z])", lambda m: _SIDE[m.group(1)], label)
+
+
 def _check_field(field: str) -> None:
     if field not in FIELDS:
         raise ValueError(f"label field {field!r}: expected 'full' or 'content' (config align.label_field)")
@@ -200,43 +203,6 @@ def label_to_sentence(label: str, cfg: TextConfig | None = None, field: str = "f
     return _render_plain(label, cfg.template_h36m)
 
 
-def vocabulary(motions: Iterable[Motion] | Iterable[str], cfg: TextConfig | None = None,
-               field: str = "content") -> tuple[list[str], list[str]]:
-    """Distinct vocabulary keys over `motions` (or label strings) and their sentences.
-
-    Keys are `vocab_key(label, field)` sorted by Python string order, the same order as
-    `data.dataset.LabelVocab.from_motions`, so index i means the same label in both.
-    """
-    _check_field(field)
-    keys: set[str] = set()
-    for m in motions:
-        for label in ([m] if isinstance(m, str) else m.labels):
-            if not label or not label.strip():
-                where = "labels" if isinstance(m, str) else f"motion {m.name!r}: field labels"
-                raise ValueError(f"{where} holds an empty label text (alignment needs text)")
-            keys.add(vocab_key(label, field))
-    labels = sorted(keys)
-    return labels, [label_to_sentence(k, cfg, field) for k in labels]
-
-
 def _looks_bandai_content(key: str) -> bool:
     """A known Bandai content word, or a dashed single token like "raise-up-both-hands"."""
     return key in CONTENT_PHRASES or (" " not in key and "-" in key)
-
-
-def frame_label_weights(frame_labels: list[str], labels: list[str], field: str = "content") -> np.ndarray:
-    """Per-frame label texts (`''` = unlabelled) -> `[L]` fraction of labelled frames per vocabulary key.
-
-    Rows sum to 1, or are all zero when no frame is labelled (the aligner then skips the clip).
-    """
-    index = {k: i for i, k in enumerate(labels)}
-    w = np.zeros(len(labels), dtype=np.float32)
-    for t, lab in enumerate(frame_labels):
-        if not lab:
-            continue
-        key = vocab_key(lab, field)
-        if key not in index:
-            raise ValueError(f"frame {t}: label {lab!r} (key {key!r}) is not in the vocabulary of {len(labels)} labels")
-        w[index[key]] += 1.0
-    total = w.sum()
-    return w / total if total > 0 else w

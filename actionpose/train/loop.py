@@ -6,6 +6,7 @@ the optimizer and the step. A run killed at any moment and resumed reproduces an
 """
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from dataclasses import dataclass
@@ -15,12 +16,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from .. import losses as L
 from ..config import RunConfig, config_diff, config_hash, to_dict
-from ..data.dataset import LabelVocab, LiftingWindows, split_motions
+from ..data.dataset import LiftingWindows, split_motions
 from ..data.motion import Motion
 from ..masking import mask_batch
 from . import distributed as D
 from .checkpoint import (
+    CKPT_NAME,
     load_checkpoint,
     optimizer_from_tensors,
     optimizer_to_tensors,
@@ -29,9 +32,9 @@ from .checkpoint import (
     strip_prefix,
 )
 from .data import data_fingerprint, load_data
-from .model_io import ModelBundle, build_bundle, bundle_tensors
-from .runs import append_metrics, has_checkpoint, init_run_dir, load_run_config, truncate_metrics
-from .steps import compute_losses, evaluate_windows
+from .model_io import ModelBundle, build_bundle, build_teacher, bundle_tensors
+from .runs import append_metrics, has_checkpoint, init_run_dir, load_run_config, resolve_run, truncate_metrics
+from .steps import evaluate_windows, padding_mask
 
 
 class TrainingDiverged(RuntimeError):
@@ -73,6 +76,21 @@ def _batch_indices(n_items: int, batch: int, step: int, seed: int, info: D.DistI
     return [int(i) for i in chunk[info.rank::info.world_size]], epoch
 
 
+def param_groups(module: nn.Module, weight_decay: float) -> list[dict]:
+    """AdamW groups: weight decay on weight matrices only. Biases, norm scales, the learnable
+    temperature (all ndim <= 1) and the positional embeddings (`*_embed` parameters) go in a group
+    without decay: shrinking them towards 0 changes what the model computes instead of regularising it."""
+    decay, no_decay = [], []
+    for name, p in module.named_parameters():
+        if not p.requires_grad:
+            continue
+        if p.ndim <= 1 or name.rsplit(".", 1)[-1].endswith("_embed"):
+            no_decay.append(p)
+        else:
+            decay.append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
 def _collate(ds: LiftingWindows, indices: list[int], epoch: int) -> dict[str, torch.Tensor]:
     ds.set_epoch(epoch)
     items = [ds[i] for i in indices]
@@ -103,6 +121,10 @@ def _train(cfg, run_dir, resume, init_from, motions, progress, info, device) -> 
     val_m = split_motions(motions, cfg.data.val_split)
     if not train_m:
         raise ValueError(f"data {cfg.data.path or 'bundled'}: no motions in split {cfg.data.train_split!r}")
+    if not val_m and cfg.train.val_every > 0 and info.is_main:
+        splits = sorted({str(m.meta.get('split')) for m in motions})
+        print(f"warning: data {cfg.data.path or 'bundled'}: no motions in validation split {cfg.data.val_split!r} "
+              f"(splits present: {', '.join(splits)}); this run is not validated (set data.val_split)")
     data_hash = data_fingerprint(motions)
 
     # Resume bookkeeping first: a mismatched config must be refused before any work.
@@ -117,6 +139,9 @@ def _train(cfg, run_dir, resume, init_from, motions, progress, info, device) -> 
         if ckpt_meta.get("config_hash") != config_hash(cfg):
             raise ValueError(f"{run_dir}/checkpoint.safetensors: config hash {ckpt_meta.get('config_hash')} "
                              f"does not match the run's config ({config_hash(cfg)})")
+        if ckpt_meta.get("data_hash") and ckpt_meta["data_hash"] != data_hash:
+            raise ValueError(f"{run_dir}/checkpoint.safetensors: trained on data {ckpt_meta['data_hash']}, "
+                             f"but data.path {cfg.data.path or '(bundled)'} holds {data_hash}; resume with the same data")
         start_step = int(ckpt_meta["step"])
     elif has_checkpoint(run_dir) and not resume:
         raise FileExistsError(f"{run_dir}: already holds a checkpoint; pass --resume to continue it or choose a new --run")
@@ -137,7 +162,14 @@ def _train(cfg, run_dir, resume, init_from, motions, progress, info, device) -> 
             model, device_ids=[device.index] if device.type == "cuda" else None,
             find_unused_parameters=False)
     params = [p for p in bundle.trainable_parameters()]
-    opt = torch.optim.AdamW(params, lr=cfg.optim.lr, betas=cfg.optim.betas, weight_decay=cfg.optim.weight_decay)
+    opt = torch.optim.AdamW(param_groups(bundle.net, cfg.optim.weight_decay), lr=cfg.optim.lr, betas=cfg.optim.betas)
+    # Fine-tuning keeps the pretrained motion embedding by distilling it from a frozen copy of the
+    # source model (label-free, see LossConfig.w_distill); the source is recorded in the checkpoint.
+    started_from = _source_record(init_from, ckpt_meta)
+    teacher = None
+    if (cfg.train.stage == "finetune" and cfg.loss.w_distill and bundle.lifter.motion_head is not None
+            and started_from is not None):
+        teacher = build_teacher(_check_source(started_from, run_dir), device)
     if ckpt_tensors is not None and any(k.startswith("optim.") for k in ckpt_tensors):
         optimizer_from_tensors(opt, ckpt_tensors, ckpt_meta["optim"])
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, cfg))
@@ -177,7 +209,7 @@ def _train(cfg, run_dir, resume, init_from, motions, progress, info, device) -> 
             tensors.update(opt_t)
             meta = bundle.meta(cfg)
             meta.update(step=at_step, config_hash=config_hash(cfg), data_hash=data_hash,
-                        data=data_info, optim=opt_s, stage=cfg.train.stage)
+                        data=data_info, optim=opt_s, stage=cfg.train.stage, started_from=started_from)
             save_checkpoint(run_dir, tensors, meta)
         last_saved = at_step
         D.barrier(info)
@@ -190,7 +222,10 @@ def _train(cfg, run_dir, resume, init_from, motions, progress, info, device) -> 
                 break
         model.train()
         idx, epoch = _batch_indices(len(train_ds), cfg.data.batch_size, step, cfg.train.seed, info)
-        batch = {k: v.to(device) for k, v in _collate(train_ds, idx, epoch).items()}
+        cpu_batch = _collate(train_ds, idx, epoch)
+        fv = padding_mask(cpu_batch)
+        batch = {k: v.to(device) for k, v in cpu_batch.items()}
+        fv = None if fv is None else batch["frame_valid"]
         torch.manual_seed(_seed_for(cfg.train.seed, step, info.rank))  # dropout / drop-path
         if cfg.train.stage == "pretrain":
             gen = torch.Generator().manual_seed(_seed_for(cfg.train.seed, step, 17 + info.rank))
@@ -199,8 +234,14 @@ def _train(cfg, run_dir, resume, init_from, motions, progress, info, device) -> 
         else:
             x_in = batch["x2d"]
         with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-            out = ddp_model(x_in)
-        loss, parts = compute_losses(out, batch, cfg, bundle, stage=cfg.train.stage)
+            out = ddp_model(x_in, fv)
+            t_emb = None
+            if teacher is not None:
+                with torch.no_grad():
+                    t_emb = teacher(x_in, fv)["motion_emb"]
+        aligning = cfg.train.stage == "pretrain" and cfg.align.enabled
+        loss, parts = L.total_loss(out, batch, cfg.loss, aligner=bundle.aligner if aligning else None,
+                                   teacher_emb=t_emb)
         if not torch.isfinite(loss):
             raise TrainingDiverged(
                 f"{run_dir}: loss is {loss.item()} at step {step} (batch windows {idx[:8]}"
@@ -242,6 +283,29 @@ def _train(cfg, run_dir, resume, init_from, motions, progress, info, device) -> 
     return TrainResult(run_dir, step, stopped_by, last_val, time.time() - t_start)
 
 
+def _source_record(init_from: Path | None, ckpt_meta: dict | None) -> dict | None:
+    """Which run this one started from (path + checkpoint sha256), kept across resumes."""
+    if ckpt_meta is not None:
+        return ckpt_meta.get("started_from")
+    if init_from is None:
+        return None
+    src = resolve_run(init_from)
+    digest = hashlib.sha256((src / CKPT_NAME).read_bytes()).hexdigest()
+    return {"run": str(src), "checkpoint_sha256": digest}
+
+
+def _check_source(started_from: dict, run_dir: Path) -> Path:
+    """The source run of a resumed fine-tune must be the same checkpoint it started from."""
+    src = Path(started_from["run"])
+    ckpt = src / CKPT_NAME
+    if not ckpt.exists():
+        raise FileNotFoundError(f"{run_dir}: started from {src}, whose checkpoint is gone; "
+                                "the distillation teacher cannot be rebuilt")
+    if hashlib.sha256(ckpt.read_bytes()).hexdigest() != started_from["checkpoint_sha256"]:
+        raise ValueError(f"{ckpt}: changed since {run_dir} started from it (sha256 differs); cannot resume exactly")
+    return src
+
+
 def _check_ranks_agree(model: nn.Module, info: D.DistInfo, device, run_dir: Path, step: int) -> None:
     """After DDP training every rank must hold identical weights; gather checksums and verify."""
     import torch.distributed as dist
@@ -270,4 +334,4 @@ def _validate(bundle: ModelBundle, val_ds: LiftingWindows, cfg: RunConfig, devic
     return rec
 
 
-__all__ = ["train", "TrainResult", "TrainingDiverged", "to_dict", "prefixed", "strip_prefix", "LabelVocab"]
+__all__ = ["train", "TrainResult", "TrainingDiverged", "param_groups", "to_dict", "prefixed", "strip_prefix"]

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from ..config import RunConfig
-from ..data.dataset import LabelVocab
+from ..text.vocab import LabelVocab
 from ..data.motion import Motion
 from ..model.aligner import Aligner
 from ..model.lifter import Lifter, build_lifter
@@ -32,8 +32,9 @@ class TrainModule(nn.Module):
         self.lifter = lifter
         self.aligner = aligner
 
-    def forward(self, x2d: torch.Tensor) -> dict[str, torch.Tensor]:
-        out = self.lifter(x2d)
+    def forward(self, x2d: torch.Tensor, frame_valid: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """frame_valid `[B, T]`: 1 for real frames of padded windows (None: every frame is real)."""
+        out = self.lifter(x2d, frame_valid)
         # Logits for recognition at evaluation; training computes its loss from motion_emb.
         if not self.training and self.aligner is not None and out.get("motion_emb") is not None:
             out["logits"] = self.aligner.logits(out["motion_emb"].float())
@@ -54,11 +55,11 @@ class ModelBundle:
         return [p for p in self.net.parameters() if p.requires_grad]
 
     def meta(self, cfg: RunConfig) -> dict:
+        vocab = self.vocab.meta() if self.vocab else {"vocab": [], "vocab_field": "", "vocab_aliases": {}}
         return {
             "preset": cfg.model.preset,
             "variant": cfg.variant,
-            "vocab": self.vocab.keys if self.vocab else [],
-            "vocab_field": self.vocab.field if self.vocab else "",
+            **vocab,
             "sentences": self.sentences,
             "frozen_align": self.frozen_align,
             "align_mode": self.aligner.cfg.mode if self.aligner is not None else cfg.align.mode,
@@ -68,9 +69,7 @@ class ModelBundle:
 
 def _text_embeddings(vocab: LabelVocab, cfg: RunConfig) -> tuple[list[str], np.ndarray]:
     from ..text.cache import embed_texts
-    from ..text.templates import label_to_sentence
-    sentences = [label_to_sentence(k, cfg.text, field=vocab.field) for k in vocab.keys]
-    return sentences, embed_texts(sentences, cfg.text)
+    return list(vocab.sentences), embed_texts(list(vocab.sentences), cfg.text)
 
 
 def _make(cfg: RunConfig, vocab: LabelVocab | None, sentences: list[str], text_emb: np.ndarray | None,
@@ -104,7 +103,7 @@ def build_bundle(cfg: RunConfig, train_motions: list[Motion], *, init_from: Path
         return bundle
     if cfg.train.stage == "pretrain":
         if cfg.align.enabled:
-            vocab = LabelVocab.from_motions(train_motions, cfg.align.label_field)
+            vocab = LabelVocab.from_motions(train_motions, cfg.align.label_field, cfg.text)
             if not vocab.keys:
                 raise ValueError("training data: alignment is on (align.enabled) but no motion carries a label text; "
                                  "use data with action labels or the motionbert-style variant")
@@ -131,10 +130,35 @@ def build_bundle(cfg: RunConfig, train_motions: list[Motion], *, init_from: Path
     bundle = bundle_from_meta(cfg, src_t, src_meta, device)
     load_tensors(bundle, src_t, where=str(src_dir), model_only=True)
     if bundle.aligner is not None:
-        bundle.frozen_align = True
-        for p in list(bundle.aligner.parameters()) + _head_params(bundle.lifter):
-            p.requires_grad_(False)
+        _freeze_alignment(bundle, cfg)
     return bundle
+
+
+def _freeze_alignment(bundle: ModelBundle, cfg: RunConfig) -> None:
+    """Fine-tuning: the aligner (texts, temperature) is frozen; the embedding head trains only when
+    distillation keeps it tied to the pretrained embedding (`loss.w_distill > 0`), else it is frozen too."""
+    bundle.frozen_align = True
+    frozen = list(bundle.aligner.parameters())
+    if not cfg.loss.w_distill:
+        frozen += _head_params(bundle.lifter)
+    for p in frozen:
+        p.requires_grad_(False)
+
+
+def build_teacher(src_run: Path, device) -> Lifter | None:
+    """A frozen copy of a source run's lifter (eval mode) whose motion embedding fine-tuning distils;
+    None when the source has no embedding head (nothing to keep)."""
+    src_dir = resolve_run(src_run)
+    src_cfg = load_run_config(src_dir)
+    tensors, meta = load_checkpoint(src_dir)
+    bundle = bundle_from_meta(src_cfg, tensors, meta, device)
+    load_tensors(bundle, tensors, where=str(src_dir))
+    if bundle.lifter.motion_head is None:
+        return None
+    teacher = bundle.lifter.eval()
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    return teacher
 
 
 def _head_params(lifter: Lifter) -> list:
@@ -143,19 +167,16 @@ def _head_params(lifter: Lifter) -> list:
 
 def bundle_from_meta(cfg: RunConfig, tensors: dict, meta: dict, device) -> ModelBundle:
     """An empty bundle shaped like the checkpoint described by `meta` (vocabulary and text embeddings)."""
-    keys = list(meta.get("vocab") or [])
-    if not keys:
+    vocab = LabelVocab.from_meta(meta)
+    if vocab is None:
         bundle = _make(cfg, None, [], None, "text", device)
     else:
-        vocab = LabelVocab(keys, meta.get("vocab_field") or "content")
         emb = tensors.get("text_emb")
-        bundle = _make(cfg, vocab, list(meta.get("sentences") or keys),
+        bundle = _make(cfg, vocab, list(meta.get("sentences") or vocab.keys),
                        emb.numpy() if emb is not None else None, meta.get("align_mode", "text"), device)
         bundle.text_model = meta.get("text_model", "")
-    bundle.frozen_align = bool(meta.get("frozen_align", False))
-    if bundle.frozen_align and bundle.aligner is not None:
-        for p in list(bundle.aligner.parameters()) + _head_params(bundle.lifter):
-            p.requires_grad_(False)
+    if bool(meta.get("frozen_align", False)) and bundle.aligner is not None:
+        _freeze_alignment(bundle, cfg)
     return bundle
 
 

@@ -10,17 +10,37 @@ from ..config import RunConfig, load_yaml, save_yaml
 from .checkpoint import CKPT_NAME, atomic_write_text
 
 DEMO_NAME = "demo"
+# Runs shipped with the package, by the name every `--run` accepts: the fine-tuned demo model and the
+# pretraining run it was fine-tuned from (actionpose/assets/, read-only; see actionpose/demo.py).
+SHIPPED_RUNS = {"demo": "demo_run", "demo-pretrain": "demo_pretrain_run"}
+
+
+def shipped_run_dir(name: str = DEMO_NAME) -> Path:
+    """The folder of a shipped run (`'demo'` or `'demo-pretrain'`) inside the package."""
+    if name not in SHIPPED_RUNS:
+        raise ValueError(f"shipped run {name!r}: expected one of {', '.join(SHIPPED_RUNS)}")
+    return Path(str(resources.files("actionpose") / "assets" / SHIPPED_RUNS[name]))
 
 
 def demo_run_dir() -> Path:
     """The run folder shipped with the package (a tiny pretrained + fine-tuned model)."""
-    return Path(str(resources.files("actionpose") / "assets" / "demo_run"))
+    return shipped_run_dir(DEMO_NAME)
+
+
+def shipped_name(run_dir: str | Path) -> str | None:
+    """`'demo'` / `'demo-pretrain'` when `run_dir` is a shipped run's folder, else None."""
+    here = Path(run_dir).resolve()
+    for name in SHIPPED_RUNS:
+        if here == shipped_run_dir(name).resolve():
+            return name
+    return None
 
 
 def resolve_run(run: str | Path) -> Path:
-    """`'demo'` -> the bundled demo run; anything else must be a run folder (has config.yaml)."""
-    if str(run) == DEMO_NAME and not Path(run).exists():
-        path = demo_run_dir()
+    """`'demo'` / `'demo-pretrain'` -> the shipped runs (unless a folder of that name exists here);
+    anything else must be a run folder (has config.yaml)."""
+    if str(run) in SHIPPED_RUNS and not Path(run).exists():
+        path = shipped_run_dir(str(run))
     else:
         path = Path(run)
     if not path.is_dir():
