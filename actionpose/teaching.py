@@ -225,8 +225,9 @@ def new_bundle(cfg, motions):
 def loss_terms(out: Mapping, batch: Mapping, cfg, bundle):
     """The training loss of one step: `(loss, parts)` with parts = unweighted mpjpe, n_mpjpe,
     velocity (normalised units) and, when pretraining with alignment, align (nats)."""
-    from .train.steps import compute_losses
-    return compute_losses(dict(out), dict(batch), cfg, bundle, cfg.train.stage)
+    from .losses import total_loss
+    aligning = cfg.train.stage == "pretrain" and cfg.align.enabled
+    return total_loss(out, batch, cfg.loss, aligner=bundle.aligner if aligning else None)
 
 
 def coco17_from_h36m17(kp: np.ndarray) -> np.ndarray:
@@ -310,6 +311,27 @@ def record_facts(**facts) -> dict:
     return plain
 
 
-__all__ = ["skeleton_figure", "joint_side", "camera_table", "attention_maps", "fusion_weights", "new_bundle",
+def notebook_source_hash(path) -> str:
+    """sha256 of a notebook's cell types and sources (not outputs, which vary run to run): what the
+    rendered copy in notebooks/rendered/ records, so a test can tell whether it is current."""
+    import hashlib
+    nb = json.loads(open(path, encoding="utf-8").read())
+    cells = [[c.get("cell_type"), "".join(c.get("source", [])) if isinstance(c.get("source"), list) else c.get("source", "")]
+             for c in nb.get("cells", [])]
+    return hashlib.sha256(json.dumps(cells, ensure_ascii=False).encode("utf-8")).hexdigest()
+
+
+def facts_of(nb: Mapping) -> dict:
+    """The facts an executed notebook (an nbformat dict) recorded with `record_facts`, merged in order."""
+    out: dict = {}
+    for cell in nb.get("cells", []):
+        for o in cell.get("outputs", []) if cell.get("cell_type") == "code" else []:
+            data = o.get("data") or {}
+            if FACTS_MIME in data:
+                out.update(data[FACTS_MIME])
+    return out
+
+
+__all__ = ["notebook_source_hash", "facts_of", "skeleton_figure", "joint_side", "camera_table", "attention_maps", "fusion_weights", "new_bundle",
            "loss_terms", "coco17_from_h36m17", "interact", "record_facts", "random_view", "fixed_views",
            "synthesize", "add_noise", "flip_sample", "FACTS_MIME", "SIDE_COLORS"]
