@@ -7,9 +7,6 @@ function of the generator state.
 """
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 
@@ -19,7 +16,6 @@ from .skeleton import BODY_PARTS, NUM_JOINTS
 PART_NAMES: tuple[str, ...] = tuple(BODY_PARTS)
 
 
-@dataclass
 class MaskRecord:
     """What was hidden in a batch.
 
@@ -27,13 +23,32 @@ class MaskRecord:
     parts:   per clip, the hidden body part's name (a key of skeleton.BODY_PARTS) or None.
     windows: per clip, the hidden frame span `(start, end)` (end exclusive) or None.
     joint_mask / frame_mask: `[B, T, J]` / `[B, T]` bool, the random joint and whole-frame masks alone.
+    part_index: `[B]` long, index into `PART_NAMES` or -1; window_span: `[B, 2]` long, (start, end)
+    or (-1, -1). These two stay on the device; `parts` / `windows` are python views of them, built
+    on first access (the only place a host sync happens, never inside a training step).
     """
 
-    mask: torch.Tensor
-    parts: list[str | None]
-    windows: list[tuple[int, int] | None]
-    joint_mask: torch.Tensor
-    frame_mask: torch.Tensor
+    def __init__(self, mask: torch.Tensor, joint_mask: torch.Tensor, frame_mask: torch.Tensor,
+                 part_index: torch.Tensor, window_span: torch.Tensor):
+        self.mask = mask
+        self.joint_mask = joint_mask
+        self.frame_mask = frame_mask
+        self.part_index = part_index
+        self.window_span = window_span
+        self._parts: list[str | None] | None = None
+        self._windows: list[tuple[int, int] | None] | None = None
+
+    @property
+    def parts(self) -> list[str | None]:
+        if self._parts is None:
+            self._parts = [PART_NAMES[i] if i >= 0 else None for i in self.part_index.tolist()]
+        return self._parts
+
+    @property
+    def windows(self) -> list[tuple[int, int] | None]:
+        if self._windows is None:
+            self._windows = [(s, e) if s >= 0 else None for s, e in self.window_span.tolist()]
+        return self._windows
 
     def to_numpy(self) -> dict:
         """Plain numpy/python view (for notebooks, the app, npz files)."""
@@ -69,6 +84,14 @@ def _check(x2d: torch.Tensor, cfg: MaskConfig) -> None:
                          f"{cfg.window_max_frac}: expected 0 <= min <= max <= 1")
 
 
+def _part_table(device: torch.device) -> torch.Tensor:
+    """`[P, J]` bool: row p marks the joints of body part `PART_NAMES[p]`."""
+    table = torch.zeros(len(PART_NAMES), NUM_JOINTS, dtype=torch.bool)
+    for p, name in enumerate(PART_NAMES):
+        table[p, list(BODY_PARTS[name])] = True
+    return table.to(device)
+
+
 def mask_batch(x2d: torch.Tensor, cfg: MaskConfig, generator: torch.Generator) -> tuple[torch.Tensor, MaskRecord]:
     """Hide keypoints of `x2d` `[B, T, J, 3]`; returns `(x_masked [B, T, J, 3], MaskRecord)`.
 
@@ -76,6 +99,10 @@ def mask_batch(x2d: torch.Tensor, cfg: MaskConfig, generator: torch.Generator) -
     coins `[B]` and part choices `[B]`, window coins `[B]`, lengths `[B]`, starts `[B]`. All are drawn
     even when a probability is 0, so switching one kind off leaves the others' draws unchanged.
     Random numbers live on the generator's device; the masks are then moved to x2d's device.
+    Everything is tensor arithmetic (no per-clip python loop, no host sync), so with a generator on
+    the model's device (the training loop on CUDA) masking never leaves the GPU. A CPU generator
+    gives exactly the masks of the earlier per-clip implementation (window starts are computed in
+    float64 as python did); a CUDA generator draws other (equally deterministic) numbers.
     """
     _check(x2d, cfg)
     B, T, J, _ = x2d.shape
@@ -92,30 +119,33 @@ def mask_batch(x2d: torch.Tensor, cfg: MaskConfig, generator: torch.Generator) -
     frame_mask = u_frame < cfg.frame_prob
     mask = joint_mask | frame_mask[:, :, None]
 
-    parts: list[str | None] = [None] * B
-    windows: list[tuple[int, int] | None] = [None] * B
-    lo, hi = window_length_range(T, cfg)
-    # Per-clip choices are few (B), so a python loop over the drawn numbers is clearest.
-    part_on = (u_part < cfg.part_prob).tolist()
-    part_idx = which_part.tolist()
-    win_on = (u_window < cfg.window_prob).tolist()
-    lens = (lo + (u_len * (hi - lo + 1)).floor().clamp(max=hi - lo)).long().tolist()
-    starts_u = u_start.tolist()
-    for b in range(B):
-        if part_on[b]:
-            name = PART_NAMES[part_idx[b]]
-            parts[b] = name
-            mask[b, :, list(BODY_PARTS[name])] = True
-        if win_on[b] and T > 0:
-            length = int(lens[b])
-            start = min(math.floor(starts_u[b] * (T - length + 1)), T - length)
-            windows[b] = (start, start + length)
-            mask[b, start:start + length, :] = True
+    # Body part: one of PART_NAMES hidden in every frame of the clip.
+    part_on = u_part < cfg.part_prob
+    if J == NUM_JOINTS:
+        part_joints = _part_table(gdev)[which_part] & part_on[:, None]  # [B, J]
+        mask = mask | part_joints[:, None, :]
+    part_index = torch.where(part_on, which_part, torch.full_like(which_part, -1))
 
-    mask = mask.to(x2d.device)
+    # Time window: length U{lo..hi}, start uniform over the positions where it fits.
+    win_on = u_window < cfg.window_prob
+    if T > 0:
+        lo, hi = window_length_range(T, cfg)
+        lens = (lo + (u_len * (hi - lo + 1)).floor().clamp(max=hi - lo)).long()
+        starts = torch.minimum(torch.floor(u_start.double() * (T - lens + 1).double()).long(), T - lens)
+        t = torch.arange(T, device=gdev)
+        in_win = (t[None, :] >= starts[:, None]) & (t[None, :] < (starts + lens)[:, None]) & win_on[:, None]
+        mask = mask | in_win[:, :, None]
+        span = torch.stack([starts, starts + lens], dim=1)
+    else:
+        win_on = torch.zeros_like(win_on)
+        span = torch.zeros(B, 2, dtype=torch.long, device=gdev)
+    window_span = torch.where(win_on[:, None], span, torch.full_like(span, -1))
+
+    dev = x2d.device
+    mask = mask.to(dev, non_blocking=True)
     x_masked = x2d.masked_fill(mask[..., None], 0.0)
-    record = MaskRecord(mask=mask, parts=parts, windows=windows,
-                        joint_mask=joint_mask.to(x2d.device), frame_mask=frame_mask.to(x2d.device))
+    record = MaskRecord(mask=mask, joint_mask=joint_mask.to(dev), frame_mask=frame_mask.to(dev),
+                        part_index=part_index.to(dev), window_span=window_span.to(dev))
     return x_masked, record
 
 
