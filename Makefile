@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # The local CPU wheel; a machine that already has torch (e.g. a CUDA build) keeps its own.
 TORCH_CPU ?= torch==2.13.0
 
-.PHONY: install install-test app test bench lint
+.PHONY: install install-test app test bench lint notebooks render-notebooks
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -25,6 +25,17 @@ app: install
 
 test: install-test
 	$(BIN)/python -m pytest -q tests
+
+# JupyterLab on notebooks/ (installs the `notebooks` extra: jupyterlab, ipywidgets).
+notebooks: install
+	$(BIN)/pip install -q -e ".[app,notebooks]"
+	$(BIN)/jupyter lab notebooks/
+
+# Execute every notebook and write notebooks/rendered/*.html (+ manifest.json with source hashes and
+# times); `make render-notebooks NB="01_data 05_model"` renders some. tests/test_notebooks.py checks they are current.
+render-notebooks: install
+	$(BIN)/pip install -q -e ".[app,notebooks]"
+	$(BIN)/python tools/render_notebooks.py $(NB)
 
 bench: install
 	$(BIN)/actionpose bench --preset tiny
