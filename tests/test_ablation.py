@@ -274,6 +274,11 @@ def test_h36m_target_finetunes_on_s15678_and_evaluates_s9_s11(tmp_path):
     assert all(r["p_mpjpe_mm"] <= r["mpjpe_mm"] for r in actions.values())
     mean_of_actions = np.mean([r["mpjpe_mm"] for a, r in actions.items() if a != "Average"])
     assert cell["metrics"]["mpjpe_mm"] == pytest.approx(mean_of_actions, rel=1e-6)
+    pa = pd.read_csv(out / "summary_per_action.csv")
+    row = pa[(pa["cell"] == "actionpose") & (pa["action"] == "Photo")].iloc[0]
+    assert row["mpjpe_mm"] == pytest.approx(actions["Photo"]["mpjpe_mm"]) and row["seeds"] == 1
+    md = (out / "summary.md").read_text()
+    assert "Per action, mean over seeds: protocol #1 / #2 (mm)" in md and "| Directions | Eating |" in md
 
 
 # ------------------------------------------------------------------------------------ sweep, curve, CLI

@@ -42,8 +42,9 @@ def _settings(rows: list[dict]) -> list[str]:
     return out
 
 
-def build_summary(rows: list[dict], spec: dict, mode: str = "ablation") -> dict:
-    """Aggregate per-seed rows (runner.cell_row) into the summary dict."""
+def build_summary(rows: list[dict], spec: dict, mode: str = "ablation", per_action: list[dict] | None = None) -> dict:
+    """Aggregate per-seed rows (runner.cell_row) into the summary dict; `per_action` (optional):
+    per cell × seed × action protocol #1/#2 errors, averaged over seeds into summary['per_action']."""
     settings, order = _settings(rows), _order([r["cell"] for r in rows])
     rows = sorted(rows, key=lambda r: (settings.index(r["setting"]), order.index(r["cell"]), r["seed"]))
     ident = spec.get("identity", {})
@@ -79,7 +80,18 @@ def build_summary(rows: list[dict], spec: dict, mode: str = "ablation") -> dict:
                "interval": INTERVAL_METHOD, "rows": rows, "aggregate": aggregate, "paired": paired}
     if mode == "sweep":
         summary["selection"] = select_setting(aggregate, paired)
+    summary["per_action"] = _per_action_means(per_action or [])
     return summary
+
+
+def _per_action_means(per_action: list[dict]) -> list[dict]:
+    """Mean over seeds of each cell's per-action protocol #1 (MPJPE) and #2 (P-MPJPE) errors."""
+    if not per_action:
+        return []
+    df = pd.DataFrame(per_action)
+    g = df.groupby(["setting", "cell", "action"], sort=False)
+    out = g[["mpjpe_mm", "p_mpjpe_mm"]].mean().join(g["seed"].nunique().rename("seeds")).reset_index()
+    return out.to_dict(orient="records")
 
 
 def select_setting(aggregate: list[dict], paired: list[dict]) -> dict:
@@ -180,6 +192,19 @@ def to_markdown(summary: dict) -> str:
         lines.append("| " + (f"{r['setting']} | " if sweep else "") + f"{r['cell']} | {r['seed']} | "
                      f"{_fmt(r['mpjpe_mm'], 2)} | {_fmt(r['p_mpjpe_mm'], 2)} | {_fmt(r['mpjve_mm_per_frame'], 3)} | "
                      f"{_fmt(r['pretrain_top1_pct'], 1)} | {_fmt(r['pretrain_val_mpjpe_mm'], 1)} | {r['seconds']:.0f} |")
+    pa = summary.get("per_action") or []
+    if pa and proto.get("target_kind") != "bandai":  # Human3.6M convention: the per-action table
+        actions = list(dict.fromkeys(r["action"] for r in pa))
+        actions = [a for a in actions if a != "Average"] + (["Average"] if "Average" in actions else [])
+        keys = list(dict.fromkeys((r["setting"], r["cell"]) for r in pa))
+        lines += ["", "Per action, mean over seeds: protocol #1 / #2 (mm):", "",
+                  "| " + ("setting | " if sweep else "") + "cell | " + " | ".join(actions) + " |",
+                  "|" + "---|" * (len(actions) + (2 if sweep else 1))]
+        for setting, cell in keys:
+            by = {r["action"]: r for r in pa if r["setting"] == setting and r["cell"] == cell}
+            vals = [f"{_fmt(by[a]['mpjpe_mm'], 1)} / {_fmt(by[a]['p_mpjpe_mm'], 1)}" if a in by else "—"
+                    for a in actions]
+            lines.append("| " + (f"{setting} | " if sweep else "") + f"{cell} | " + " | ".join(vals) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -188,11 +213,12 @@ def write_summary(out: str | Path, summary: dict) -> dict[str, Path]:
     out = Path(out)
     stem = "sweep" if summary["mode"] == "sweep" else "summary"
     paths = {"json": out / f"{stem}.json", "md": out / f"{stem}.md", "csv": out / f"{stem}.csv",
-             "paired_csv": out / f"{stem}_paired.csv"}
+             "paired_csv": out / f"{stem}_paired.csv", "per_action_csv": out / f"{stem}_per_action.csv"}
     atomic_write_text(paths["json"], json.dumps(summary, indent=1))
     atomic_write_text(paths["md"], to_markdown(summary))
     atomic_write_text(paths["csv"], pd.DataFrame(summary["rows"]).to_csv(index=False))
     atomic_write_text(paths["paired_csv"], pd.DataFrame(summary["paired"]).to_csv(index=False))
+    atomic_write_text(paths["per_action_csv"], pd.DataFrame(summary.get("per_action", [])).to_csv(index=False))
     return paths
 
 

@@ -338,6 +338,23 @@ def finished_rows(spec: AblationSpec) -> list[dict]:
     return rows
 
 
+def finished_per_action(spec: AblationSpec) -> list[dict]:
+    """Per-action protocol #1/#2 errors of every finished cell × seed (rows: setting, cell, seed, action, ...)."""
+    out, seen = [], set()
+    for plan in plan_cells(spec, cells=[]):
+        base = Path(spec.out) / plan.folder
+        for seed_dir in sorted(base.glob("seed*")) if base.is_dir() else []:
+            if not seed_dir.name[4:].isdigit() or (plan.setting, plan.name, seed_dir) in seen:
+                continue
+            seen.add((plan.setting, plan.name, seed_dir))
+            ft = read_done(seed_dir / "finetune")
+            if ft is None or (plan.variant and read_done(seed_dir / "pretrain") is None):
+                continue
+            out += [{"setting": plan.setting, "cell": plan.name, "seed": int(seed_dir.name[4:]), **r}
+                    for r in ft.get("per_action", [])]
+    return out
+
+
 def check_spec(spec: AblationSpec, data: AblationData) -> dict:
     """Write `ablation_spec.json` on the first run; refuse a re-run whose identity differs."""
     out = Path(spec.out)
@@ -458,6 +475,6 @@ def run_ablation(spec: AblationSpec, progress: bool = False, log: Log | None = N
     for seed in spec.seeds:
         for plan in plans:
             run_cell(spec, plan, seed, data, progress=progress, log=log)
-    summary = build_summary(finished_rows(spec), spec_rec, mode=spec.mode)
+    summary = build_summary(finished_rows(spec), spec_rec, mode=spec.mode, per_action=finished_per_action(spec))
     write_summary(spec.out, summary)
     return summary
