@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from .config import config_hash
-from .data.keypoints import check_plausible, load_keypoints, to_h36m17
+from .data.keypoints import check_plausible, interpolate_keypoints, load_keypoints, to_h36m17
 from .geometry import normalize_screen
 from .model.sequence import predict_sequence
 from .train.model_io import ModelBundle, load_bundle
@@ -85,20 +85,22 @@ def resample_time(x: np.ndarray, n_out: int) -> np.ndarray:
 class Predictor:
     """A trained run ready for inference: `Predictor.from_run("demo").predict(kp_px, image_size=(W, H))`."""
 
-    def __init__(self, bundle: ModelBundle, cfg, meta: dict, run: str, device: str = "cpu"):
+    def __init__(self, bundle: ModelBundle, cfg, meta: dict, run: str, device: str = "cpu", batch_size: int = 8):
         self.bundle = bundle
         self.cfg = cfg
         self.meta = meta
         self.run = run
         self.device = device
+        self.batch_size = int(batch_size)  # windows per forward pass
         self.fps = float((meta.get("data") or {}).get("fps") or 30.0)
         self.config_hash = meta.get("config_hash") or config_hash(cfg)
 
     @classmethod
-    def from_run(cls, run: str | Path, device: str = "cpu") -> "Predictor":
+    def from_run(cls, run: str | Path, device: str = "cpu", batch_size: int = 8) -> "Predictor":
+        """`device`: "cpu", "cuda", "cuda:1", "mps"; `batch_size`: windows per forward pass."""
         run_dir = resolve_run(run)
         bundle, cfg, meta = load_bundle(run_dir, torch.device(device))
-        return cls(bundle, cfg, meta, str(run_dir), device)
+        return cls(bundle, cfg, meta, str(run_dir), device, batch_size)
 
     @property
     def labels(self) -> list[str]:
@@ -144,11 +146,11 @@ class Predictor:
             raise ValueError(f"{where}: no frames")
         fps_in = float(fps) if fps else self.fps
         n_model = max(1, int(round(n_in * self.fps / fps_in))) if fps_in != self.fps else n_in
-        x_model = resample_time(x2d, n_model) if n_model != n_in else x2d
-        if n_model != n_in:
-            # A joint is confident after resampling only if both neighbours were.
-            x_model[..., 2] = np.where(x_model[..., 2] < 1e-6, 0.0, x_model[..., 2])
-        pred = predict_sequence(self.bundle.net, x_model, self.cfg.model.maxlen, flip=flip, device=self.device)
+        # Only valid samples are interpolated: a masked joint (0, 0, conf 0) never blends into a
+        # neighbour; an output joint between a valid and a masked sample is masked.
+        x_model = interpolate_keypoints(x2d, np.linspace(0, n_in - 1, n_model)) if n_model != n_in else x2d
+        pred = predict_sequence(self.bundle.net, x_model, self.cfg.model.maxlen, flip=flip, device=self.device,
+                                windows_per_batch=self.batch_size)
         y3d = resample_time(pred.y3d, n_in) if n_model != n_in else pred.y3d
         windows = pred.windows
         if n_model != n_in:
@@ -184,11 +186,12 @@ class Predictor:
 
 def run_infer_cli(args) -> int:
     """`actionpose infer`: file in, file out (+ optional HTML animation)."""
-    pred = Predictor.from_run(args.run)
+    pred = Predictor.from_run(args.run, device=getattr(args, "device", "cpu"), batch_size=getattr(args, "batch_size", 8))
     with warnings.catch_warnings():
         warnings.simplefilter("default")
         res = pred.predict_file(args.input, layout=args.format, image_size=tuple(args.image_size) if args.image_size else None,
-                                fps=args.fps, scale_mm_per_unit=args.scale_mm, top_k=args.top_k)
+                                fps=args.fps, scale_mm_per_unit=args.scale_mm, top_k=args.top_k,
+                                flip=getattr(args, "flip", False))
     out = res.save(args.output)
     print(f"{args.input}: {len(res.y3d)} frames -> {out} ({len(res.windows)} windows, "
           f"{res.masked_frames} fully masked frames, run config {res.config_hash})")

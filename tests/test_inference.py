@@ -125,3 +125,58 @@ def test_long_input_memory_is_bounded(small_runs, tmp_path, n):
     assert int(frames) == n
     # Output + input + blend buffers are ~60 MB for 100k frames; a non-streaming run would need GBs.
     assert float(grew_mb) < 400, grew_mb
+
+
+def test_resampling_interpolates_only_between_valid_samples(small_runs):
+    """60 -> 30 fps input with a missed joint: the model sees the valid neighbours' values, never a
+    blend with the masked (0, 0, 0) sample, and a joint missing on one side stays masked."""
+    from actionpose.data.keypoints import interpolate_keypoints
+    kp = np.zeros((5, 17, 3), np.float32)
+    kp[:, 4] = [[0.1 * t, -0.2, 0.9] for t in range(5)]
+    kp[2, 4] = 0.0  # missed in frame 2
+    out = interpolate_keypoints(kp, np.array([0.0, 0.5, 1.5, 2.0, 3.5, 4.0]))
+    np.testing.assert_allclose(out[:, 4], [[0.0, -0.2, 0.9], [0.05, -0.2, 0.9], [0, 0, 0], [0, 0, 0],
+                                           [0.35, -0.2, 0.9], [0.4, -0.2, 0.9]], atol=1e-6)
+    # through the Predictor: what reaches the network is exactly that
+    _, ft = small_runs
+    pred = Predictor.from_run(ft)
+    seen = {}
+    import actionpose.inference as inf
+    real = inf.predict_sequence
+
+    def spy(net, x2d, *a, **k):
+        seen["x2d"] = x2d.copy()
+        return real(net, x2d, *a, **k)
+
+    inf.predict_sequence = spy
+    try:
+        long = np.zeros((9, 17, 3), np.float32)
+        long[..., 2] = 1.0
+        long[:, 7, 0] = np.linspace(0.0, 0.8, 9)
+        long[4, 7] = 0.0  # masked sample in the middle
+        res = pred.predict(long, fps=60.0)  # the run's rate is 30 fps: 9 frames -> 4 or 5 model frames
+    finally:
+        inf.predict_sequence = real
+    x = seen["x2d"]
+    n = res.info["frames_model"]
+    pos = np.linspace(0, 8, n)
+    for k, p in enumerate(pos):
+        lo, hi = int(np.floor(p)), min(int(np.floor(p)) + 1, 8)
+        touches_mask = (lo == 4 and p - lo > 1e-6) or (hi == 4 and p - lo > 1e-6) or abs(p - 4) < 1e-6
+        if touches_mask:
+            assert x[k, 7].tolist() == [0.0, 0.0, 0.0]
+        else:
+            assert x[k, 7, 0] == pytest.approx(0.1 * p, abs=1e-5) and x[k, 7, 2] == 1.0
+
+
+def test_flip_tta_is_the_mean_of_plain_and_mirrored_predictions(small_runs):
+    from actionpose.data.synthesis import flip_array
+    _, ft = small_runs
+    pred = Predictor.from_run(ft, batch_size=2)
+    kp = np.random.default_rng(3).uniform(-0.6, 0.6, size=(40, 17, 3)).astype(np.float32)
+    kp[..., 2] = 1.0
+    plain = pred.predict(kp).y3d
+    mirrored = pred.predict(flip_array(kp)).y3d
+    both = pred.predict(kp, flip=True).y3d
+    np.testing.assert_allclose(both, 0.5 * (plain + flip_array(mirrored)), atol=1e-5)
+    assert np.abs(both - plain).max() > 1e-4  # the mirrored pass really changes the answer

@@ -43,8 +43,12 @@ def resample_motion(m: Motion, fps: float) -> Motion:
     if m.label_per_frame is not None:
         idx = np.minimum(np.round(np.arange(joints.shape[0]) * (m.fps / fps)).astype(np.int64), m.num_frames - 1)
         lpf = m.label_per_frame[idx]
-    return replace(m, joints3d_world_mm=joints, fps=float(fps), kp2d_px=kp2d, label_per_frame=lpf,
-                   meta={**m.meta, "source_fps": float(m.fps)})
+    meta = {**m.meta, "source_fps": float(m.fps)}
+    if m.meta.get("valid_frames") is not None:  # per-frame flags (MPI-INF-3DHP test) follow the nearest frame
+        idx = np.minimum(np.round(np.arange(joints.shape[0]) * (m.fps / fps)).astype(np.int64), m.num_frames - 1)
+        flags = np.asarray(m.meta["valid_frames"], dtype=bool)[idx]
+        meta.update(valid_frames=flags.tolist(), num_valid_frames=int(flags.sum()))
+    return replace(m, joints3d_world_mm=joints, fps=float(fps), kp2d_px=kp2d, label_per_frame=lpf, meta=meta)
 
 
 # ------------------------------------------------------------------------------------ loading
@@ -183,6 +187,7 @@ def prepare(kind: str, source: str | Path, out: str | Path, fps: float | None = 
         msg = str(w.message)
         if msg not in issues:
             issues.append(msg)
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)  # still visible to the caller
     if not motions:
         raise ValueError(f"{source}: no motions loaded for kind {kind!r}")
     t_load = time.perf_counter() - t0
