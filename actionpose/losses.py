@@ -43,10 +43,13 @@ def _weights(pred: torch.Tensor, weights: torch.Tensor | None, where: str) -> to
 
 def _weighted_mean(err: torch.Tensor, w: torch.Tensor, where: str) -> torch.Tensor:
     denom = w.sum()
-    # A batch with nothing valid is a data bug (e.g. all-padding windows), not a zero loss.
-    if not bool(denom > 0):
+    # A batch with nothing valid is a data bug (e.g. all-padding windows), not a zero loss. Checking
+    # it is free on the CPU; on an accelerator it would stall the step on a host sync, so there the
+    # training input pipeline refuses such batches before they reach the device
+    # (train.data.check_batch_weights) and the clamp only keeps the division finite.
+    if denom.device.type == "cpu" and not bool(denom > 0):
         raise ValueError(f"{where}: every joint is invalid (weights sum to 0), expected some valid joints")
-    return (err * w).sum() / denom
+    return (err * w).sum() / denom.clamp(min=torch.finfo(denom.dtype).tiny)
 
 
 def mpjpe_loss(pred: torch.Tensor, gt: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:

@@ -2,7 +2,14 @@
 
 Determinism for exact resume: every random draw of step `s` (batch order, cameras, noise, flips,
 masks, dropout) is seeded from `(seed, s)`, so the only state a checkpoint must carry is the model,
-the optimizer and the step. A run killed at any moment and resumed reproduces an uninterrupted one.
+the optimizer and the step. A run killed at any moment and resumed reproduces an uninterrupted one,
+whatever `data.num_workers` (items are pure functions of `(seed, epoch, index)`, see train.data).
+
+Throughput: batches are built by DataLoader workers (pinned, copied with non_blocking on CUDA);
+masks are drawn on the model's device; a step never waits for the device. Loss parts, gradient
+norms and a non-finite flag stay on the device and are read once per `train.log_every` steps (and
+before every checkpoint and validation), so a NaN/inf loss stops training within `log_every`
+steps, naming the first bad step, and the last good checkpoint is kept.
 """
 from __future__ import annotations
 
@@ -12,7 +19,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -31,7 +37,7 @@ from .checkpoint import (
     save_checkpoint,
     strip_prefix,
 )
-from .data import data_fingerprint, load_data
+from .data import batch_indices, data_fingerprint, load_data, make_train_loader
 from .model_io import ModelBundle, build_bundle, build_teacher, bundle_tensors
 from .runs import append_metrics, has_checkpoint, init_run_dir, load_run_config, resolve_run, truncate_metrics
 from .steps import evaluate_windows, padding_mask
@@ -66,14 +72,7 @@ def _seed_for(seed: int, step: int, salt: int = 0) -> int:
 
 def _batch_indices(n_items: int, batch: int, step: int, seed: int, info: D.DistInfo) -> tuple[list[int], int]:
     """This rank's item indices for global step `step` (epoch-wise permutation, drop last)."""
-    global_batch = batch * info.world_size
-    per_epoch = max(1, n_items // global_batch)
-    epoch, pos = divmod(step, per_epoch)
-    perm = np.random.default_rng([seed, epoch]).permutation(n_items)
-    if n_items < global_batch:  # tiny data: sample with wrap-around rather than fail
-        perm = np.resize(perm, global_batch)
-    chunk = perm[pos * global_batch:(pos + 1) * global_batch]
-    return [int(i) for i in chunk[info.rank::info.world_size]], epoch
+    return batch_indices(n_items, batch, step, seed, info.rank, info.world_size)
 
 
 def param_groups(module: nn.Module, weight_decay: float) -> list[dict]:
@@ -91,10 +90,121 @@ def param_groups(module: nn.Module, weight_decay: float) -> list[dict]:
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-def _collate(ds: LiftingWindows, indices: list[int], epoch: int) -> dict[str, torch.Tensor]:
-    ds.set_epoch(epoch)
-    items = [ds[i] for i in indices]
-    return {k: torch.as_tensor(np.stack([it[k] for it in items])) for k in items[0]}
+@dataclass
+class StepContext:
+    """What one optimisation step needs: the model (and its DDP wrapper), optimizer, schedule,
+    frozen teacher (fine-tuning distillation), device, autocast dtype (None = fp32)."""
+    cfg: RunConfig
+    bundle: ModelBundle
+    ddp_model: nn.Module
+    opt: torch.optim.Optimizer
+    sched: torch.optim.lr_scheduler.LambdaLR
+    params: list
+    teacher: nn.Module | None
+    device: torch.device
+    amp_dtype: torch.dtype | None
+    info: D.DistInfo
+
+
+def amp_dtype_for(cfg: RunConfig, device: torch.device) -> torch.dtype | None:
+    """bf16 autocast for the backbone when `train.amp` is bf16, or auto on CUDA; None = fp32."""
+    return torch.bfloat16 if (cfg.train.amp == "bf16" or (cfg.train.amp == "auto" and device.type == "cuda")) else None
+
+
+def step_context(cfg: RunConfig, bundle: ModelBundle, info: D.DistInfo, device: torch.device,
+                 teacher: nn.Module | None = None) -> StepContext:
+    """Wrap the model for DDP (when distributed) and build AdamW (decay / no-decay groups) and the
+    schedule at step 0 (`train` then loads a checkpoint's optimizer state and fast-forwards it)."""
+    model = bundle.lifter
+    ddp_model: nn.Module = model
+    if info.enabled:
+        ddp_model = nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=False)
+    params = [p for p in bundle.trainable_parameters()]
+    opt = torch.optim.AdamW(param_groups(bundle.net, cfg.optim.weight_decay), lr=cfg.optim.lr, betas=cfg.optim.betas)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, cfg))
+    return StepContext(cfg, bundle, ddp_model, opt, sched, params, teacher, device, amp_dtype_for(cfg, device), info)
+
+
+def to_device(cpu_batch: dict[str, torch.Tensor], device: torch.device
+              ) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
+    """`(batch on device, frame_valid on device or None)`. The padding decision (`padding_mask`) is
+    taken on the CPU batch, so it costs no device sync; copies are non-blocking (pinned memory)."""
+    fv = padding_mask(cpu_batch)
+    nb = device.type == "cuda"
+    batch = {k: v.to(device, non_blocking=nb) for k, v in cpu_batch.items()}
+    return batch, (None if fv is None else batch["frame_valid"])
+
+
+def train_step(ctx: StepContext, batch: dict[str, torch.Tensor], fv: torch.Tensor | None, step: int
+               ) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
+    """One optimisation step at global step `step`: masks (pretraining) drawn on the model's device
+    from a generator seeded by `(seed, step, rank)`, forward (bf16 autocast for the backbone when
+    enabled; head and losses in fp32), `losses.total_loss`, backward, gradient clipping, AdamW,
+    schedule. Returns device tensors `(loss, parts, grad_norm)`; nothing here waits for the device.
+
+    Masks: a CPU device uses a CPU generator (the masks of every earlier version of this loop); on
+    CUDA the generator lives on the GPU (Philox), so the masks differ from a CPU run's but are
+    equally a pure function of `(seed, step, rank)`."""
+    cfg, info, device = ctx.cfg, ctx.info, ctx.device
+    ctx.bundle.lifter.train()
+    torch.manual_seed(_seed_for(cfg.train.seed, step, info.rank))  # dropout / drop-path
+    if cfg.train.stage == "pretrain":
+        gen = torch.Generator(device=device).manual_seed(_seed_for(cfg.train.seed, step, 17 + info.rank))
+        x_in, _ = mask_batch(batch["x2d"], cfg.mask, gen)
+    else:
+        x_in = batch["x2d"]
+    with torch.autocast(device.type, dtype=ctx.amp_dtype, enabled=ctx.amp_dtype is not None):
+        out = ctx.ddp_model(x_in, fv)
+        t_emb = None
+        if ctx.teacher is not None:
+            with torch.no_grad():
+                t_emb = ctx.teacher(x_in, fv)["motion_emb"]
+    aligning = cfg.train.stage == "pretrain" and cfg.align.enabled
+    loss, parts = L.total_loss(out, batch, cfg.loss, aligner=ctx.bundle.aligner if aligning else None,
+                               teacher_emb=t_emb)
+    ctx.opt.zero_grad(set_to_none=True)
+    loss.backward()
+    if cfg.optim.grad_clip > 0:
+        gnorm = torch.nn.utils.clip_grad_norm_(ctx.params, cfg.optim.grad_clip).detach()
+    else:
+        gnorm = torch.full((), float("nan"), device=device)
+    ctx.opt.step()
+    ctx.sched.step()
+    return loss.detach(), parts, gnorm
+
+
+class _Monitor:
+    """Per-step device values kept until the next read-out: non-finite flags (with each step's batch
+    windows, for the error message), the sum of losses since the last log (`loss_mean`)."""
+
+    def __init__(self):
+        self.flags: list[tuple[int, list[int], torch.Tensor, torch.Tensor]] = []
+        self.loss_sum: torch.Tensor | None = None
+        self.n = 0
+
+    def add(self, step: int, idx: list[int], loss: torch.Tensor) -> None:
+        self.flags.append((step, idx, ~torch.isfinite(loss), loss))
+        self.loss_sum = loss.float() if self.loss_sum is None else self.loss_sum + loss.float()
+        self.n += 1
+
+    def check(self, run_dir: Path, last_saved: int) -> None:
+        """Raise TrainingDiverged naming the first step (since the last check) whose loss was not finite."""
+        if not self.flags:
+            return
+        bad = torch.stack([f for _, _, f, _ in self.flags]).nonzero()
+        if bad.numel():
+            step, idx, _, loss = self.flags[int(bad[0, 0])]
+            raise TrainingDiverged(
+                f"{run_dir}: loss is {loss.item()} at step {step} (batch windows {idx[:8]}"
+                f"{'...' if len(idx) > 8 else ''}); the last good checkpoint (step {last_saved}) is kept")
+        self.flags.clear()
+
+    def take_mean(self) -> float:
+        mean = float(self.loss_sum) / max(self.n, 1) if self.loss_sum is not None else float("nan")
+        self.loss_sum, self.n = None, 0
+        return mean
 
 
 def train(cfg: RunConfig, run_dir: Path, *, resume: bool = False, init_from: Path | None = None,
@@ -156,13 +266,6 @@ def _train(cfg, run_dir, resume, init_from, motions, progress, info, device) -> 
     D.barrier(info)
 
     model: nn.Module = bundle.lifter
-    ddp_model: nn.Module = model
-    if info.enabled:
-        ddp_model = nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None,
-            find_unused_parameters=False)
-    params = [p for p in bundle.trainable_parameters()]
-    opt = torch.optim.AdamW(param_groups(bundle.net, cfg.optim.weight_decay), lr=cfg.optim.lr, betas=cfg.optim.betas)
     # Fine-tuning keeps the pretrained motion embedding by distilling it from a frozen copy of the
     # source model (label-free, see LossConfig.w_distill); the source is recorded in the checkpoint.
     started_from = _source_record(init_from, ckpt_meta)
@@ -170,9 +273,10 @@ def _train(cfg, run_dir, resume, init_from, motions, progress, info, device) -> 
     if (cfg.train.stage == "finetune" and cfg.loss.w_distill and bundle.lifter.motion_head is not None
             and started_from is not None):
         teacher = build_teacher(_check_source(started_from, run_dir), device)
+    ctx = step_context(cfg, bundle, info, device, teacher)
+    opt, sched = ctx.opt, ctx.sched
     if ckpt_tensors is not None and any(k.startswith("optim.") for k in ckpt_tensors):
         optimizer_from_tensors(opt, ckpt_tensors, ckpt_meta["optim"])
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, cfg))
     # The schedule is a pure function of the step: fast-forward it instead of storing its state.
     for g in opt.param_groups:
         g["lr"] = g["initial_lr"] * _lr_factor(start_step, cfg)
@@ -187,7 +291,6 @@ def _train(cfg, run_dir, resume, init_from, motions, progress, info, device) -> 
         print(f"note: {len(train_ds.padded_motions)} take(s) shorter than {cfg.model.maxlen} frames are padded "
               f"(last frame repeated, excluded from the loss): {', '.join(train_ds.padded_motions[:5])}")
 
-    amp_dtype = torch.bfloat16 if (cfg.train.amp == "bf16" or (cfg.train.amp == "auto" and device.type == "cuda")) else None
     bar = None
     if progress and info.is_main:
         from tqdm.auto import tqdm
@@ -200,9 +303,12 @@ def _train(cfg, run_dir, resume, init_from, motions, progress, info, device) -> 
     last_saved = start_step
     t_log = time.time()
     clips_since = 0
+    monitor = _Monitor()
+    last: tuple | None = None  # (loss, parts, grad_norm) of the latest step, device tensors
 
     def checkpoint(at_step: int) -> None:
         nonlocal last_saved
+        monitor.check(run_dir, last_saved)  # never save weights a non-finite step has touched
         if info.is_main:
             tensors = bundle_tensors(bundle)
             opt_t, opt_s = optimizer_to_tensors(opt)
@@ -214,68 +320,56 @@ def _train(cfg, run_dir, resume, init_from, motions, progress, info, device) -> 
         last_saved = at_step
         D.barrier(info)
 
+    loader = make_train_loader(train_ds, batch_size=cfg.data.batch_size, seed=cfg.train.seed, start_step=start_step,
+                               max_steps=cfg.train.max_steps, num_workers=cfg.data.num_workers,
+                               pin_memory=device.type == "cuda", rank=info.rank, world_size=info.world_size)
+    batches = iter(loader)
     while step < cfg.train.max_steps:
-        if cfg.train.max_minutes > 0:
+        if cfg.train.max_minutes > 0 and (not info.enabled or step % cfg.train.log_every == 0):
+            # Under DDP the decision is broadcast (a sync), so it is taken at log intervals only.
             over = (time.time() - t_start) / 60.0 >= cfg.train.max_minutes
             if D.broadcast_flag(info, over, device if device.type == "cuda" else None):
                 stopped_by = "max_minutes"
                 break
-        model.train()
-        idx, epoch = _batch_indices(len(train_ds), cfg.data.batch_size, step, cfg.train.seed, info)
-        cpu_batch = _collate(train_ds, idx, epoch)
-        fv = padding_mask(cpu_batch)
-        batch = {k: v.to(device) for k, v in cpu_batch.items()}
-        fv = None if fv is None else batch["frame_valid"]
-        torch.manual_seed(_seed_for(cfg.train.seed, step, info.rank))  # dropout / drop-path
-        if cfg.train.stage == "pretrain":
-            gen = torch.Generator().manual_seed(_seed_for(cfg.train.seed, step, 17 + info.rank))
-            x_in, _ = mask_batch(batch["x2d"].cpu(), cfg.mask, gen)
-            x_in = x_in.to(device)
-        else:
-            x_in = batch["x2d"]
-        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-            out = ddp_model(x_in, fv)
-            t_emb = None
-            if teacher is not None:
-                with torch.no_grad():
-                    t_emb = teacher(x_in, fv)["motion_emb"]
-        aligning = cfg.train.stage == "pretrain" and cfg.align.enabled
-        loss, parts = L.total_loss(out, batch, cfg.loss, aligner=bundle.aligner if aligning else None,
-                                   teacher_emb=t_emb)
-        if not torch.isfinite(loss):
-            raise TrainingDiverged(
-                f"{run_dir}: loss is {loss.item()} at step {step} (batch windows {idx[:8]}"
-                f"{'...' if len(idx) > 8 else ''}); the last good checkpoint (step {last_saved}) is kept")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.optim.grad_clip > 0:
-            gnorm = float(torch.nn.utils.clip_grad_norm_(params, cfg.optim.grad_clip))
-        else:
-            gnorm = float("nan")
-        opt.step()
-        sched.step()
+        cpu_batch = next(batches)
+        idx = cpu_batch["index"].tolist()
+        batch, fv = to_device(cpu_batch, device)
+        loss, parts, gnorm = train_step(ctx, batch, fv, step)
+        monitor.add(step, idx, loss)
+        last = (loss, parts, gnorm)
         step += 1
         clips_since += len(idx) * info.world_size
 
-        if info.is_main and (step % cfg.train.log_every == 0 or step == cfg.train.max_steps):
-            dt = max(time.time() - t_log, 1e-9)
-            rec = {"step": step, "split": "train", "loss": float(loss.detach()), "lr": opt.param_groups[0]["lr"],
-                   "grad_norm": gnorm, "clips_per_s": clips_since / dt, **{k: float(v) for k, v in parts.items()}}
-            append_metrics(run_dir, rec)
-            if bar is not None:
-                bar.set_postfix(loss=f"{rec['loss']:.4f}", clips_s=f"{rec['clips_per_s']:.0f}")
-            t_log, clips_since = time.time(), 0
+        if step % cfg.train.log_every == 0 or step == cfg.train.max_steps:
+            monitor.check(run_dir, last_saved)
+            if info.is_main:
+                loss_t, parts_t, gnorm_t = last
+                names = list(parts_t)
+                values = torch.stack([loss_t.float(), gnorm_t.float(), *(parts_t[k].float() for k in names)]).tolist()
+                dt = max(time.time() - t_log, 1e-9)
+                rec = {"step": step, "split": "train", "loss": values[0], "lr": opt.param_groups[0]["lr"],
+                       "grad_norm": values[1], "clips_per_s": clips_since / dt, **dict(zip(names, values[2:])),
+                       "loss_mean": monitor.take_mean()}
+                append_metrics(run_dir, rec)
+                if bar is not None:
+                    bar.set_postfix(loss=f"{rec['loss']:.4f}", clips_s=f"{rec['clips_per_s']:.0f}")
+                t_log, clips_since = time.time(), 0
+            else:
+                monitor.take_mean()
         if bar is not None:
             bar.update(1)
         if val_ds is not None and cfg.train.val_every > 0 and step % cfg.train.val_every == 0:
+            monitor.check(run_dir, last_saved)
             last_val = _validate(bundle, val_ds, cfg, device, run_dir, step, info)
         if step % cfg.train.ckpt_every == 0:
             checkpoint(step)
+    del batches  # stops the loader's workers
 
     if bar is not None:
         bar.close()
     if info.enabled:
         _check_ranks_agree(model, info, device, run_dir, step)
+    monitor.check(run_dir, last_saved)
     if last_saved != step or not has_checkpoint(run_dir):
         checkpoint(step)
     if val_ds is not None and cfg.train.val_every > 0 and (last_val is None or last_val.get("step") != step):
@@ -334,4 +428,5 @@ def _validate(bundle: ModelBundle, val_ds: LiftingWindows, cfg: RunConfig, devic
     return rec
 
 
-__all__ = ["train", "TrainResult", "TrainingDiverged", "param_groups", "to_dict", "prefixed", "strip_prefix"]
+__all__ = ["train", "TrainResult", "TrainingDiverged", "param_groups", "StepContext", "step_context", "train_step",
+           "to_device", "amp_dtype_for", "to_dict", "prefixed", "strip_prefix"]
