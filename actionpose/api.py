@@ -51,19 +51,30 @@ def _check_resume_schedule(cfg: RunConfig, run: Path, resume: bool) -> None:
                          f"schedule depends on max_steps; resume with --max-steps {old.train.max_steps}")
 
 
+def _with_device(overrides: dict | None, device: str | None) -> dict | None:
+    """`overrides` with `train.device` set (the device is free to change on resume)."""
+    if device is None:
+        return overrides
+    if device not in ("auto", "cuda", "cpu"):
+        raise ValueError(f"device = {device!r}: expected auto, cuda or cpu")
+    return _merge(overrides or {}, {"train": {"device": device}})
+
+
 def pretrain(preset: str = "tiny", variant: str = "actionpose", run: str | Path = "runs/pretrain",
              overrides: dict | None = None, resume: bool = False, init_from: str | Path | None = None,
-             progress: bool = True, motions=None) -> TrainResult:
-    """Pretrain a lifter on labelled mocap (masked, noisy 2D -> 3D + action-text alignment)."""
-    cfg = pretrain_config(preset, variant, overrides)
+             progress: bool = True, motions=None, device: str | None = None) -> TrainResult:
+    """Pretrain a lifter on labelled mocap (masked, noisy 2D -> 3D + action-text alignment).
+    `device`: "auto" (CUDA when present), "cuda" or "cpu"; None keeps `train.device` of the overrides."""
+    cfg = pretrain_config(preset, variant, _with_device(overrides, device))
     _check_resume_schedule(cfg, Path(run), resume)
     return train(cfg, Path(run), resume=resume, init_from=init_from, progress=progress, motions=motions)
 
 
 def finetune(from_run: str | Path, run: str | Path, overrides: dict | None = None, resume: bool = False,
-             preset: str | None = None, progress: bool = True, motions=None) -> TrainResult:
-    """Fine-tune a pretrained run (or `'scratch'`) with 3D losses on target data."""
-    cfg = finetune_config(from_run, overrides, preset)
+             preset: str | None = None, progress: bool = True, motions=None, device: str | None = None) -> TrainResult:
+    """Fine-tune a pretrained run (or `'scratch'`) with 3D losses on target data.
+    `device`: "auto" (CUDA when present), "cuda" or "cpu"; None keeps `train.device` of the overrides."""
+    cfg = finetune_config(from_run, _with_device(overrides, device), preset)
     _check_resume_schedule(cfg, Path(run), resume)
     init = None if str(from_run) == "scratch" else resolve_run(from_run)
     return train(cfg, Path(run), resume=resume, init_from=init, progress=progress, motions=motions)

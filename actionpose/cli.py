@@ -58,6 +58,10 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", action="store_true", help="continue the run's checkpoint exactly")
     p.add_argument("--config", default=None, help="YAML file of config overrides")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override, e.g. optim.lr=1e-3")
+    p.add_argument("--device", default=None, choices=["auto", "cuda", "cpu"],
+                   help="train.device: auto = CUDA when present (default), else CPU")
+    p.add_argument("--workers", type=NONNEG_INT, default=None,
+                   help="data.num_workers: processes building batches (0 = in the training process)")
     p.add_argument("--no-progress", action="store_true")
 
 
@@ -90,6 +94,10 @@ def _overrides(args: argparse.Namespace) -> dict:
         data["batch_size"] = args.batch_size
     if args.data:
         data["path"] = str(args.data)
+    if getattr(args, "device", None) is not None:
+        train["device"] = args.device
+    if getattr(args, "workers", None) is not None:
+        data["num_workers"] = args.workers
     return over
 
 
