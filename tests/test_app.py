@@ -1,22 +1,17 @@
-"""The Streamlit explorer (app/main.py) on the bundled demo run: Streamlit's AppTest for every tab and
-the error paths, and one real-browser test (headless Debian Chromium driven by playwright)."""
+"""The Streamlit explorer (app/main.py) on the bundled demo run, through Streamlit's AppTest: every tab,
+the links between views, evaluate-now, retrieval, comparison and the error paths. The real-browser
+tests are in test_app_browser.py."""
 from __future__ import annotations
 
+import base64
 import importlib.util
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
+import json
 
+import numpy as np
 import pytest
+from app_support import ACTION_SHIFT_MM, APP, TABS, make_runs_root
 
-ROOT = Path(__file__).resolve().parents[1]
-APP = ROOT / "app" / "main.py"
-CHROMIUM = "/usr/bin/chromium"
-TABS = ["Predictions", "Errors", "Embeddings", "Masking", "Training"]
+import actionpose as ap
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("streamlit") is None,
                                 reason="streamlit is not installed (pip install -e '.[app]')")
@@ -24,16 +19,21 @@ pytestmark = pytest.mark.skipif(importlib.util.find_spec("streamlit") is None,
 
 @pytest.fixture(scope="module")
 def demo_run():
-    from actionpose import demo_run_dir
-    run = demo_run_dir()
+    run = ap.demo_run_dir()
     assert (run / "config.yaml").exists() and (run / "checkpoint.safetensors").exists(), \
         f"{run}: the bundled demo run is missing (build it with `actionpose demo --install`)"
     return run
 
 
+@pytest.fixture(scope="module")
+def held():
+    motions, _ = ap.load_data(None)
+    return ap.split_motions(motions, "val")
+
+
 def _app(**state):
     from streamlit.testing.v1 import AppTest
-    at = AppTest.from_file(str(APP), default_timeout=120)
+    at = AppTest.from_file(str(APP), default_timeout=180)
     for k, v in state.items():
         at.session_state[k] = v
     return at.run()
@@ -44,75 +44,142 @@ def _clean(at) -> None:
     assert not at.error, [e.value for e in at.error]
 
 
-def _charts(at) -> int:
-    return len(at.get("plotly_chart"))
+def _specs(at) -> list[dict]:
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
 
 
-def test_every_tab_renders_on_the_demo_run(demo_run):
-    at = _app()
+def _arr(v) -> np.ndarray:
+    """A plotly JSON array: a list, or plotly's typed-array encoding {'dtype', 'bdata'}."""
+    if isinstance(v, dict) and "bdata" in v:
+        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"]))
+    return np.asarray(v)
+
+
+def _goto(at, tab: str):
+    at.session_state["tab"] = tab
+    return at.run()
+
+
+def test_every_tab_renders_on_the_demo_run(demo_run, held):
+    at = _app(proj_method="PCA")
     _clean(at)
     assert at.title[0].value == "actionpose explorer"
     assert [t.label for t in at.tabs] == TABS
-    # Predictions (the default tab): 2D input, 3D vs ground truth, MPJPE timeline, top-k per window.
-    assert {"MPJPE (sequence)", "frames", "2D source"} <= {m.label for m in at.metric}
-    assert float(at.metric[0].value.split()[0]) > 0
-    assert _charts(at) == 3
-    topk = at.dataframe[0].value
-    assert {"frames", "ground truth", "top-1"} <= set(topk.columns) and len(topk) >= 1
+    # Viewer: metrics, the animated 2D + 3D figure with one frame per input frame, the error strip.
+    assert {"MPJPE (sequence)", "frames", "2D source", "frames with joints off screen"} <= {m.label for m in at.metric}
+    viewer, strip = _specs(at)[:2]
+    n = held[0].num_frames
+    assert len(viewer["frames"]) == n and viewer["layout"]["sliders"][0]["active"] == 0
+    assert viewer["layout"]["scene"]["uirevision"] == f"{held[0].name}/0"
+    assert [b["label"] for b in viewer["layout"]["updatemenus"][0]["buttons"]] == ["▶ play", "❚❚ pause"]
+    assert len(_arr(strip["data"][0]["y"])) == n
+    table = at.dataframe[0].value
+    assert {"frames", "ground truth", "top-1"} <= set(table.columns)
+    vocab = json.loads((demo_run / "checkpoint.json").read_text())["sentences"]
+    assert set(table["ground truth"]) <= set(vocab)  # sentences, not raw 'call|normal' labels
+    for tab in TABS[1:]:
+        _goto(at, tab)
+        _clean(at)
+    _goto(at, "Training")
+    steps = _arr(_specs(at)[0]["data"][0]["x"])
+    assert (np.diff(steps) >= 0).all()
 
-    at.session_state["tab"] = "Errors"
+
+def test_worst_frame_link_opens_the_viewer_there(demo_run, held):
+    m = held[3]
+    at = _app(seq=m.name, view=2, frame="worst", tab="Viewer")
+    _clean(at)
+    clip = ap.lift_clip(ap.Predictor.from_run(demo_run), m, 2)
+    worst = int(np.nanargmax(clip.frame_err_mm))
+    assert at.session_state["frame"] == worst
+    assert any(f"opens at frame **{worst}**" in c.value for c in at.caption)
+    viewer = _specs(at)[0]
+    assert viewer["layout"]["sliders"][0]["active"] == worst
+    assert f"frame {worst} · MPJPE {np.nanmean(clip.joint_err_mm[worst]):.1f} mm" in viewer["layout"]["title"]["text"]
+
+
+def test_projector_states_its_method_and_places_a_query(demo_run):
+    at = _app(tab="Projector", proj_method="PCA", proj_seed=0, proj_query="a person kicks")
+    _clean(at)
+    fig = _specs(at)[0]
+    title = fig["layout"]["title"]["text"]
+    assert "PCA of" in title and "seed 0" in title and "embeddings made by" in title
+    assert "fitted on the motion windows only" in title
+    names = [t.get("name") for t in fig["data"]]
+    assert "query ✚" in names and "label texts ★" in names
+    es = ap.EmbeddingSet.load(demo_run / "embeddings.npz")
+    assert len([n for n in names if n not in ("query ✚", "label texts ★", "nearest to the query")]) == \
+        len(set(es.motion_labels.tolist()))
+    q = ap.embed_texts(["a person kicks"], ap.load_run_config(demo_run).text)
+    order, cos = ap.rank_windows(es, q, k=10)
+    nn = at.dataframe[0].value
+    assert np.allclose(nn["query cosine"].to_numpy(), np.round(cos[0], 3))
+    assert nn["sequence"].tolist() == es.motion_source[order[0]].tolist()
+
+
+def test_retrieval_gallery_opens_the_best_match(demo_run):
+    at = _app(tab="Retrieval", ret_query="a person waves the right hand", ret_top=8)
+    _clean(at)
+    buttons = [b for b in at.button if b.label == "open in viewer"]
+    assert len(buttons) == 8
+    es = ap.EmbeddingSet.load(demo_run / "embeddings.npz")
+    q = ap.embed_texts(["a person waves the right hand"], ap.load_run_config(demo_run).text)
+    order, _ = ap.rank_windows(es, q, k=1)
+    buttons[0].click()
     at.run()
     _clean(at)
-    assert "split" in at.markdown[0].value and "2D source" in at.markdown[0].value
-    summary = at.dataframe[0].value
-    assert {"MPJPE", "P-MPJPE"} <= set(summary["metric"])
-    worst = at.dataframe[-1].value
-    assert list(worst["mpjpe_mm"]) == sorted(worst["mpjpe_mm"], reverse=True)
-    assert _charts(at) == 1  # per-joint bars
+    assert at.session_state["tab"] == "Viewer" and at.session_state["seq"] == es.motion_source[order[0, 0]]
+    # per-class top-1 next to the confusion matrix: eval.json's values, as stored
+    at2 = _app(tab="Retrieval", ret_query="")
+    per = json.loads((demo_run / "eval.json").read_text())["recognition"]["per_class_top1_pct"]
+    table = at2.dataframe[0].value
+    got = dict(zip(table["class"], table["top-1 % (eval.json)"]))
+    assert all(got[k] == pytest.approx(v) for k, v in per.items() if k in got)
 
-    at.session_state["tab"] = "Embeddings"
+
+def test_evaluate_now_records_when_and_which_checkpoint(demo_run, held):
+    at = _app(tab="Triage")
+    _clean(at)
+    assert at.session_state["eval_subset"] == "one sequence per action" and at.session_state["eval_flip"] is False
+    next(b for b in at.button if b.label == "Evaluate now").click()
     at.run()
     _clean(at)
-    assert _charts(at) == 1
-    assert "recognition top-1 (nearest label text)" in {m.label for m in at.metric}
+    hist = at.session_state["eval_history"]
+    assert len(hist) == 1
+    h = hist[0]["header"]
+    meta = json.loads((demo_run / "checkpoint.json").read_text())
+    assert h["checkpoint"]["step"] == meta["step"] and h["flip_tta"] is False and h["made_at"]
+    subset = ap.stratified_subset(held)
+    assert h["sequences"] == len(subset)
+    views = at.dataframe[-1].value
+    assert list(views["mpjpe_mm"]) == sorted(views["mpjpe_mm"], reverse=True)
+    assert {"worst_frame", "offscreen_pct", "style"} <= set(views.columns)
+    assert any("made **" in c.value and f"step {meta['step']}" in c.value for c in at.caption)
 
-    at.session_state["tab"] = "Masking"
-    at.run()
-    assert not at.exception and not at.error
-    assert any("keypoints hidden" in md.value for md in at.markdown)
-    assert _charts(at) == 2  # joints × frames map + the pose at one frame
 
-    at.session_state["tab"] = "Training"
-    at.run()
+def test_triage_action_filter_and_offscreen_slice(demo_run, held):
+    at = _app(tab="Triage", tri_action="call")
     _clean(at)
-    assert _charts(at) >= 2
+    views = at.dataframe[-1].value
+    assert set(views["action"]) == {"call"}
+    off = ap.view_offscreen_table(held, ap.load_run_config(demo_run))
+    n_off = sum(r["offscreen_pct"] > 0 for r in off)
+    assert any(f"{n_off} of {len(off)} views have joints outside the image" in c.value for c in at.caption)
 
 
-def test_zero_shot_query_masks_and_failure_case_link(demo_run):
-    at = _app(tab="Embeddings", zs_text="a person kicks; a person waves both hands")
+def test_compare_two_runs_under_a_root_folder(tmp_path):
+    root = make_runs_root(tmp_path)
+    at = _app(runs_root=str(root), run=str(root / "a"), cmp_b=str(root / "b"), tab="Compare runs")
     _clean(at)
-    scores = at.dataframe[0].value
-    assert {"a person kicks", "a person waves both hands"} <= set(scores.columns)
-    assert ((scores["a person kicks"] >= -1) & (scores["a person kicks"] <= 1)).all()
-
-    at.session_state["tab"] = "Masking"
-    at.session_state["mask_seed"] = 3
-    at.run()
-    at.slider(key="mask_part_prob").set_value(1.0)
-    at.slider(key="mask_window_prob").set_value(1.0)
-    at.run()
-    text = " ".join(md.value for md in at.markdown)
-    assert "body part" in text and "time window" in text
-
-    at.session_state["tab"] = "Errors"
-    at.run()
-    pick = at.selectbox(key="err_inspect")
-    pick.set_value(1)
-    at.run()
-    _clean(at)
-    assert at.session_state["tab"] == "Predictions"
-    assert at.selectbox(key="seq").value == at.session_state["seq"]
-    assert "MPJPE (sequence)" in {m.label for m in at.metric}
+    status = at.dataframe[0].value.set_index("run")
+    assert status.loc[str(root / "broken"), "health"] == "no checkpoint"
+    assert status.loc[str(root / "b"), "health"] == "ok" and status.loc[str(root / "b"), "step"] == 300
+    specs = _specs(at)
+    steps = [_arr(t["x"]) for t in specs[0]["data"]]
+    assert len(steps) >= 2 and all((np.diff(s) >= 0).all() for s in steps)  # b's reversed metrics.jsonl drawn by step
+    action = next(s for s in specs if "per action" in s["layout"]["title"]["text"])
+    diff = next(t for t in action["data"] if t["name"].startswith("difference"))
+    assert np.allclose(_arr(diff["y"]).astype(float), ACTION_SHIFT_MM)
 
 
 @pytest.mark.parametrize("run, message", [("/no/such/run", "no such run folder"), (None, "not a run folder")])
@@ -131,72 +198,5 @@ def test_bad_data_folder_is_one_line_error(demo_run, tmp_path):
     assert len(at.error) == 1 and "no such prepared data dir" in at.error[0].value
     assert "\n" not in at.error[0].value
     assert [t.label for t in at.tabs] == TABS  # the run's own tables still show
-    at.session_state["tab"] = "Training"
-    at.run()
-    assert not at.exception and _charts(at) >= 1
-
-
-# ------------------------------------------------------------------------------------------ browser
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def server(demo_run):
-    port = _free_port()
-    env = {**os.environ, "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.fileWatcherType", "none"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 30
-        while True:
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).status == 200:
-                    break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.time() > deadline:
-                out = proc.stdout.read().decode(errors="replace") if proc.poll() is not None else ""
-                pytest.fail(f"streamlit did not come up on {url}: {out[-2000:]}")
-            time.sleep(0.3)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
-@pytest.mark.browser
-@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is absent (apt-get install -y chromium)")
-def test_app_in_a_real_browser(server, tmp_path):
-    pw = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[test]')")
-    with pw.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync"])
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(server, wait_until="domcontentloaded")
-            page.get_by_role("heading", name="actionpose explorer").wait_for(timeout=45_000)
-            assert page.title() == "actionpose explorer"
-            tabs = page.get_by_role("tab")
-            tabs.first.wait_for(timeout=30_000)
-            assert [t.strip() for t in tabs.all_inner_texts()] == TABS
-            page.locator(".js-plotly-plot").first.wait_for(timeout=45_000)  # Predictions: the pose figures
-            page.get_by_role("tab", name="Training").click()
-            page.get_by_text("training losses").first.wait_for(timeout=30_000)
-            assert page.locator("[data-testid='stException']").count() == 0
-            assert page.locator("[data-testid='stAlertContentError']").count() == 0
-            shot = tmp_path / "training_tab.png"
-            page.screenshot(path=str(shot), full_page=True)
-            assert shot.stat().st_size > 10_000
-        finally:
-            browser.close()
+    _goto(at, "Training")
+    assert not at.exception and len(at.get("plotly_chart")) >= 1

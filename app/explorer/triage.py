@@ -92,6 +92,9 @@ def _pick_joint() -> None:
 
 
 def render(ctx: Ctx) -> None:
+    if st.session_state.pop("tri_show_latest", False):  # set by Evaluate now before the rerun
+        st.session_state["tri_source"] = SOURCES[1]
+        st.session_state["tri_pick"] = 0
     c1, c2, c3, c4 = st.columns([3, 2, 1, 2])
     source = c1.radio("Evaluation", SOURCES, key="tri_source", horizontal=True)
     c2.selectbox("subset", list(SUBSETS), key="eval_subset", help="evaluate now on this many sequences of "
@@ -99,7 +102,7 @@ def render(ctx: Ctx) -> None:
     c3.checkbox("flip TTA", key="eval_flip")
     if c4.button("Evaluate now", type="primary", disabled=not ctx.held, help=f"split '{ctx.split}' of the data"):
         _evaluate(ctx)
-        st.session_state["tri_source"] = SOURCES[1]
+        st.session_state["tri_show_latest"] = True
         st.rerun()
     history = st.session_state.get("eval_history") or []
     path = ctx.run_dir / "eval.json"
