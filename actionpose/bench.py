@@ -134,15 +134,17 @@ class _PeakMemory:
         return False
 
 
-def matmul_peak(shapes: list[tuple[int, int, int]], device: torch.device, reps: int = 5) -> dict:
-    """Best fp32 FLOP/s over GEMMs `[M, K] @ [K, N]` of the given shapes (best of `reps` each).
+def matmul_peak(shapes: list[tuple[int, int, int]], device: torch.device, reps: int = 5,
+                dtype: torch.dtype = torch.float32) -> dict:
+    """Best FLOP/s over GEMMs `[M, K] @ [K, N]` of the given shapes and `dtype` (fp32 by default;
+    bf16 for a model that runs under bf16 autocast), best of `reps` each.
 
     The best, not the mean: a busy machine only ever lowers a sample, and an underestimated peak
     would flatter the utilisation."""
     best, best_shape = 0.0, None
     for M, K, N in shapes:
-        a = torch.randn(M, K, device=device)
-        b = torch.randn(K, N, device=device)
+        a = torch.randn(M, K, device=device, dtype=dtype)
+        b = torch.randn(K, N, device=device, dtype=dtype)
         a @ b  # warm-up: first call pays for packing buffers and thread start-up
         for _ in range(reps):
             _sync(device)
@@ -375,4 +377,152 @@ def format_bench(result: dict) -> str:
             f"{100 * r['utilisation_best']:.0f} %) of matmul peak "
             f"{r['peak_flops_per_s'] / 1e9:.1f} GFLOP/s; memory: {r['state_bytes'] / 2**20:.0f} MiB state "
             f"+ {r['peak_mem_bytes'] / 2**20:.0f} MiB peak within a step")
+    return "\n".join(lines)
+
+
+# -- the training loop, data pipeline included ----------------------------------------------------
+
+def bench_loop(preset: str = "tiny", batch_size: int | None = None, steps: int = 20, warmup: int = 3,
+               workers: int | None = None, device: str = "auto", variant: str = "actionpose",
+               overrides: dict | None = None, motions=None, rounds: int = 2, count: bool = True,
+               tune_allocator: bool = True) -> dict[str, Any]:
+    """Time the real training loop (DataLoader with `workers` processes + copy to the device +
+    `train.loop.train_step`: masks, forward, losses, backward, clipping, AdamW) beside the same step
+    on one fixed batch already on the device ("model-only"), on the bundled data (or `motions`).
+
+    The two alternate (`rounds` × [model-only, loop], then model-only once more) so that load from
+    other processes hits both alike; each phase runs `warmup` untimed then `steps` timed steps, and
+    each loop phase starts a fresh loader (worker start-up falls in its warm-up). clips/s of a phase
+    = batch · steps / wall time (the device synchronised at the end only, as in training). Reports
+    the ratio loop / model-only (the best phase of each), the data work per batch measured alone, counted FLOPs per step
+    and the utilisation against the matmul peak (bf16 GEMMs under bf16 autocast, else fp32)
+    measured in the same run, plus the load average."""
+    from .config import _merge, make_config
+    from .data.dataset import LiftingWindows, split_motions
+    from .train import distributed as D
+    from .train.data import batch_indices, collate_items, load_data, make_train_loader
+    from .train.loop import step_context, to_device, train_step
+    from .train.model_io import build_bundle
+
+    dev = _resolve_device(device)
+    if workers is None:
+        workers = 1 if dev.type == "cpu" else 4
+    if steps < 1 or warmup < 0 or rounds < 1 or workers < 0:
+        raise ValueError(f"bench_loop steps = {steps}, warmup = {warmup}, rounds = {rounds}, workers = {workers}: "
+                         "expected steps >= 1, warmup >= 0, rounds >= 1, workers >= 0")
+    over = _merge(overrides or {}, {"train": {"stage": "pretrain", "device": dev.type, "seed": 0},
+                                    "data": {"num_workers": workers}})
+    if batch_size is not None:
+        over = _merge(over, {"data": {"batch_size": batch_size}})
+    cfg = make_config(preset, variant, over)
+    B = cfg.data.batch_size
+    tuned = tune_cpu_allocator() if (tune_allocator and dev.type == "cpu") else False
+    load_start = os.getloadavg()
+    if motions is None:
+        motions, _ = load_data(cfg.data.path)
+    train_m = split_motions(motions, cfg.data.train_split)
+    if not train_m:
+        raise ValueError(f"bench_loop: no motions in split {cfg.data.train_split!r} of the data")
+    info = D.DistInfo()
+    torch.manual_seed(0)
+    bundle = build_bundle(cfg, train_m, device=dev)
+    ctx = step_context(cfg, bundle, info, dev)
+    aligning = cfg.align.enabled
+    ds = LiftingWindows(train_m, cfg, train=True, vocab=bundle.vocab if aligning else None, seed=0,
+                        noise=cfg.noise.enabled)
+
+    # Data work alone (what the workers take off the training thread), in this process.
+    t0 = time.perf_counter()
+    n_data = 3
+    for s in range(n_data):
+        idx, epoch = batch_indices(len(ds), B, s, 0)
+        ds.set_epoch(epoch)
+        cpu_batch = collate_items([ds[i] for i in idx])
+    data_s = (time.perf_counter() - t0) / n_data
+    fixed, fixed_fv = to_device(cpu_batch, dev)
+    _sync(dev)
+
+    step_no = [0]
+
+    def model_phase() -> float:
+        for _ in range(warmup):
+            train_step(ctx, fixed, fixed_fv, step_no[0])
+            step_no[0] += 1
+        _sync(dev)
+        t = time.perf_counter()
+        for _ in range(steps):
+            train_step(ctx, fixed, fixed_fv, step_no[0])
+            step_no[0] += 1
+        _sync(dev)
+        return time.perf_counter() - t
+
+    def loop_phase() -> float:
+        loader = make_train_loader(ds, batch_size=B, seed=0, start_step=step_no[0], max_steps=step_no[0] + warmup + steps,
+                                   num_workers=workers, pin_memory=dev.type == "cuda")
+        it = iter(loader)
+        for _ in range(warmup):
+            batch, fv = to_device(next(it), dev)
+            train_step(ctx, batch, fv, step_no[0])
+            step_no[0] += 1
+        _sync(dev)
+        t = time.perf_counter()
+        for _ in range(steps):
+            batch, fv = to_device(next(it), dev)
+            train_step(ctx, batch, fv, step_no[0])
+            step_no[0] += 1
+        _sync(dev)
+        elapsed = time.perf_counter() - t
+        del it
+        return elapsed
+
+    model_s, loop_s = [], []
+    for _ in range(rounds):
+        model_s.append(model_phase())
+        loop_s.append(loop_phase())
+    model_s.append(model_phase())
+
+    amp = ctx.amp_dtype
+    flops = None
+    if count and not cfg.model.compile:  # compiled code hides its ops from the counter
+        flops = count_flops(lambda: train_step(ctx, fixed, fixed_fv, step_no[0]))
+    T = cfg.model.maxlen
+    peak = matmul_peak(_model_gemm_shapes(cfg.model, B * T * cfg.model.num_joints), dev,
+                       dtype=amp if amp is not None else torch.float32)
+    best_model, best_loop = min(model_s), min(loop_s)
+    res: dict[str, Any] = {
+        "preset": preset, "device": str(dev), "batch": B, "seq_len": T, "workers": workers, "steps": steps,
+        "rounds": rounds, "amp": str(amp).replace("torch.", "") if amp is not None else "fp32",
+        "compile": bool(cfg.model.compile), "threads": torch.get_num_threads(), "torch": torch.__version__,
+        "cpu": _cpu_name(), "gpu": torch.cuda.get_device_name(dev) if dev.type == "cuda" else None,
+        "allocator_tuned": tuned, "data_s_per_batch": data_s,
+        "model_only_s": model_s, "loop_s": loop_s,
+        "model_only_clips_per_s": B * steps / best_model, "loop_clips_per_s": B * steps / best_loop,
+        "ratio": best_model / best_loop,
+        "ratio_median": statistics.median(model_s) / statistics.median(loop_s),
+        "flops_per_step": flops, "peak_flops_per_s": peak["flops_per_s"], "peak_shape": peak["shape"],
+        "peak_dtype": str(amp if amp is not None else torch.float32).replace("torch.", ""),
+        "loadavg_start": list(load_start), "loadavg_end": list(os.getloadavg()),
+    }
+    if flops:
+        res["model_only_utilisation"] = flops * steps / best_model / peak["flops_per_s"]
+        res["loop_utilisation"] = flops * steps / best_loop / peak["flops_per_s"]
+    return res
+
+
+def format_bench_loop(r: dict) -> str:
+    """Human-readable summary of a `bench_loop` result."""
+    where = r["gpu"] or f"{r['cpu']}, {r['threads']} threads"
+    lines = [f"training loop, preset {r['preset']} on {r['device']} [{where}], torch {r['torch']}, {r['amp']}, "
+             f"compile {r['compile']}, batch {r['batch']} x {r['seq_len']} frames, {r['workers']} data worker(s)",
+             f"  model-only step (fixed batch on the device): {r['model_only_clips_per_s']:.2f} clips/s "
+             f"(best of {len(r['model_only_s'])} phases of {r['steps']} steps)",
+             f"  training loop (DataLoader + copy + step):    {r['loop_clips_per_s']:.2f} clips/s "
+             f"(best of {len(r['loop_s'])} phases)",
+             f"  ratio loop / model-only: {100 * r['ratio']:.1f} % (medians: {100 * r['ratio_median']:.1f} %); "
+             f"data work alone {1e3 * r['data_s_per_batch']:.0f} ms per batch"]
+    if r.get("flops_per_step"):
+        lines.append(f"  {r['flops_per_step'] / 1e9:.2f} GFLOP per step counted; utilisation of the "
+                     f"{r['peak_dtype']} matmul peak {r['peak_flops_per_s'] / 1e9:.1f} GFLOP/s: model-only "
+                     f"{100 * r['model_only_utilisation']:.0f} %, loop {100 * r['loop_utilisation']:.0f} %")
+    lines.append(f"  load average {r['loadavg_start'][0]:.2f} at start, {r['loadavg_end'][0]:.2f} at end")
     return "\n".join(lines)

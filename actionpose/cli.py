@@ -104,13 +104,13 @@ def _overrides(args: argparse.Namespace) -> dict:
 def _check_train_paths(args) -> None:
     """Inputs of pretrain/finetune exist and the run folder can be written, before any work."""
     from .paths import require_existing, require_file, require_writable_dir
-    from .train.runs import resolve_run
     if args.data:
         require_existing(args.data, "prepared data dir")
     if args.config:
         require_file(args.config, "config file")
     from_run = getattr(args, "from_run", None)
     if from_run and from_run != "scratch":
+        from .train.runs import resolve_run
         resolve_run(from_run)
     require_writable_dir(args.run, "run folder")
 
@@ -168,8 +168,8 @@ def _is_main_rank() -> bool:
 
 
 def cmd_pretrain(args) -> int:
-    from . import api
     _check_train_paths(args)
+    from . import api
     res = api.pretrain(preset=args.preset, variant=args.variant, run=args.run, overrides=_overrides(args),
                        resume=args.resume, init_from=getattr(args, "from_run", None), progress=not args.no_progress)
     if _is_main_rank():
@@ -178,8 +178,8 @@ def cmd_pretrain(args) -> int:
 
 
 def cmd_finetune(args) -> int:
-    from . import api
     _check_train_paths(args)
+    from . import api
     res = api.finetune(from_run=args.from_run, run=args.run, overrides=_overrides(args), resume=args.resume,
                        preset=args.preset, progress=not args.no_progress)
     if _is_main_rank():
@@ -203,7 +203,6 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_infer(args) -> int:
-    from .inference import run_infer_cli
     from .paths import require_file, require_writable_file
     require_file(args.input, "keypoint file")
     require_writable_file(args.output, "output file", (".npz", ".json"))
@@ -214,6 +213,7 @@ def cmd_infer(args) -> int:
             raise ValueError(f"{out}: the output would overwrite the input keypoint file")
     if args.html and _same_path(args.html, args.output):
         raise ValueError(f"{args.html}: --html and --output name the same file")
+    from .inference import run_infer_cli  # torch is imported only once the paths are known to be good
     return run_infer_cli(args)
 
 
@@ -230,8 +230,13 @@ def cmd_import(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from .bench import bench, format_bench
-    res = bench(args.preset, batch_size=args.batch_size, steps=args.steps, compile=args.compile)
+    from .bench import bench, bench_loop, format_bench, format_bench_loop
+    if args.loop:
+        res = bench_loop(args.preset, batch_size=args.batch_size, steps=args.steps, workers=args.workers,
+                         device=args.device, overrides={"model": {"compile": True}} if args.compile else None)
+        print(format_bench_loop(res))
+        return 0
+    res = bench(args.preset, batch_size=args.batch_size, steps=args.steps, compile=args.compile, device=args.device)
     print(format_bench(res))
     return 0
 
@@ -385,6 +390,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=POSITIVE_INT, default=None)
     p.add_argument("--steps", type=POSITIVE_INT, default=5)
     p.add_argument("--compile", action="store_true")
+    p.add_argument("--loop", action="store_true",
+                   help="time the real training loop (data pipeline + step) beside the model-only step")
+    p.add_argument("--workers", type=NONNEG_INT, default=None, help="--loop: data workers (default 1 on CPU, 4 on CUDA)")
+    p.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"])
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("ablate", help="pretrain variants, fine-tune each on a target, compare (resumable)")
