@@ -234,7 +234,7 @@ def coco17_from_h36m17(kp: np.ndarray) -> np.ndarray:
     """H36M-17 keypoints `[T, 17, 3]` (x, y, score) → the COCO-17 order of a 2D detector `[T, 17, 3]`.
 
     Limb joints are copied. The face points H36M lacks are placed on the head: nose = neck_nose;
-    ear midpoint = thorax + (head − thorax) / 1.5 (so `coco17_to_h36m17`'s head-top estimate returns
+    ear midpoint = s + (head − s) / 1.5 with s the shoulder midpoint (so `coco17_to_h36m17`'s head-top estimate returns
     H36M's head top), ears 0.2 shoulder widths either side of it, eyes halfway between nose and ears.
     """
     kp = np.asarray(kp, dtype=np.float32)
@@ -249,7 +249,8 @@ def coco17_from_h36m17(kp: np.ndarray) -> np.ndarray:
     xy = kp[..., :2]
     score = np.minimum.reduce([kp[:, J[n], 2] for n in ("thorax", "neck_nose", "head", "l_shoulder", "r_shoulder")])
     across = 0.2 * (xy[:, J["l_shoulder"]] - xy[:, J["r_shoulder"]])  # towards the subject's left
-    mid_ears = xy[:, J["thorax"]] + (xy[:, J["head"]] - xy[:, J["thorax"]]) / 1.5
+    mid_shoulders = 0.5 * (xy[:, J["l_shoulder"]] + xy[:, J["r_shoulder"]])  # the converter's thorax
+    mid_ears = mid_shoulders + (xy[:, J["head"]] - mid_shoulders) / 1.5
     nose = xy[:, J["neck_nose"]]
     mid_eyes = 0.5 * (nose + mid_ears)
     for name, pos in (("nose", nose), ("l_ear", mid_ears + across), ("r_ear", mid_ears - across),

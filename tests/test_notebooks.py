@@ -170,6 +170,8 @@ def test_notebook_runs(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPat
         if not (demo_run_dir() / "checkpoint.safetensors").exists():
             pytest.skip(f"{demo_run_dir()}: the demo run is not installed (build it with `actionpose demo --install`)")
     monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # shared 2-core CI: one intra-op thread (see tools/render_notebooks.py)
+    monkeypatch.setenv("MKL_NUM_THREADS", "1")
     nb = nbformat.read(path, as_version=4)
     client = nbclient.NotebookClient(nb, timeout=CELL_TIMEOUT_S, kernel_name="python3",
                                      resources={"metadata": {"path": str(path.parent)}})

@@ -64,6 +64,11 @@ def main(argv: list[str] | None = None) -> int:
     # The kernels inherit this environment: small plotly outputs (plotly.js from the CDN), runs in a
     # temporary folder, threads as the library sets them.
     os.environ["PLOTLY_RENDERER"] = "plotly_mimetype+notebook_connected"
+    # One intra-op thread unless the caller chose: on a shared 2-core machine torch's default (one
+    # thread per core) oversubscribes and the training cells ran ~10x slower (measured: 07_pretrain
+    # 638 s with default threads under load vs 50 s with one thread).
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
     manifest_path = OUT_DIR / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
     failed = []
