@@ -84,12 +84,19 @@ def _check(x2d: torch.Tensor, cfg: MaskConfig) -> None:
                          f"{cfg.window_max_frac}: expected 0 <= min <= max <= 1")
 
 
+_PART_TABLES: dict[str, torch.Tensor] = {}
+
+
 def _part_table(device: torch.device) -> torch.Tensor:
-    """`[P, J]` bool: row p marks the joints of body part `PART_NAMES[p]`."""
-    table = torch.zeros(len(PART_NAMES), NUM_JOINTS, dtype=torch.bool)
-    for p, name in enumerate(PART_NAMES):
-        table[p, list(BODY_PARTS[name])] = True
-    return table.to(device)
+    """`[P, J]` bool: row p marks the joints of body part `PART_NAMES[p]`; one copy per device (a
+    host-to-device copy on every batch would wait for the device)."""
+    key = str(device)
+    if key not in _PART_TABLES:
+        table = torch.zeros(len(PART_NAMES), NUM_JOINTS, dtype=torch.bool)
+        for p, name in enumerate(PART_NAMES):
+            table[p, list(BODY_PARTS[name])] = True
+        _PART_TABLES[key] = table.to(device)
+    return _PART_TABLES[key]
 
 
 def mask_batch(x2d: torch.Tensor, cfg: MaskConfig, generator: torch.Generator) -> tuple[torch.Tensor, MaskRecord]:
