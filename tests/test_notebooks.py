@@ -112,7 +112,33 @@ def _claims_11(f):
     assert 0.0 <= f["lr_swap_share"] <= 1.0
 
 
-CLAIMS = {"01_data.ipynb": _claims_01, "02_synthesis.ipynb": _claims_02, "03_masking.ipynb": _claims_03,
+def _ablation_summary():
+    """The summary 06_ablation.ipynb renders: the real run's when committed, else the labelled example."""
+    import actionpose as ap
+    results = ROOT / "benchmarks" / "results" / "ablation"
+    real = results / "summary.json"
+    return ap.load_ablation_summary(real if real.exists() else results / "example" / "summary.json"), not real.exists()
+
+
+def _claims_06(f):
+    summary, example = _ablation_summary()
+    assert f["example"] == example, "prose: the notebook says whether it shows the example"
+    p = summary.paired[summary.paired["metric"] == "mpjpe_mm"].set_index(["cell", "reference"])
+    assert f["verdicts"], "the verdict cell printed nothing"
+    for v in f["verdicts"]:
+        assert _close(v["mean"], p.loc[(v["cell"], v["reference"]), "mean"], 1e-9), "verdict from the summary"
+        if v["low"] is None:
+            assert v["word"].startswith("too few")
+        elif v["high"] < 0:
+            assert v["word"].startswith("lower error")
+        elif v["low"] > 0:
+            assert v["word"].startswith("HIGHER error")
+        else:
+            assert v["word"].startswith("no difference"), "an interval containing 0 is called a difference"
+    assert f["requirement_met"] == (bool(f["actionpose_top1_pct"]) and min(f["actionpose_top1_pct"]) >= 50)
+
+
+CLAIMS = {"01_data.ipynb": _claims_01, "06_ablation.ipynb": _claims_06, "02_synthesis.ipynb": _claims_02, "03_masking.ipynb": _claims_03,
           "04_text.ipynb": _claims_04, "05_model.ipynb": _claims_05, "07_pretrain.ipynb": _claims_07,
           "08_finetune_evaluate.ipynb": _claims_08, "09_inference.ipynb": _claims_09,
           "10_embeddings.ipynb": _claims_10, "11_failure_cases.ipynb": _claims_11}
@@ -163,6 +189,20 @@ def test_rendered_copies_are_current():
     assert not slow, f"notebooks over the {BUDGET_S} s budget when rendered: {slow}"
 
 
+def test_ablation_notebook_reads_committed_results_and_never_trains():
+    """06 renders the committed summary (the real run's, else the labelled example) and trains nothing."""
+    nb = nbformat.read(NB_DIR / "06_ablation.ipynb", as_version=4)
+    src = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    assert "ap.load_ablation_summary(" in src and "ap.ablation_figure(" in src
+    for call in ("run_ablation", "ap.pretrain(", "ap.finetune(", "ap.evaluate(", "AblationSpec"):
+        assert call not in src, f"06_ablation.ipynb must only load results, found {call!r}"
+    summary, example = _ablation_summary()
+    assert not example or "EXAMPLE ONLY" in summary.raw.get("note", ""), "the example summary must say so"
+    assert {"scratch (F)", "scratch (P+F)", "motionbert-style", "actionpose", "onehot"} <= set(summary.per_seed["cell"])
+    assert (summary.per_seed.groupby("cell").size()[["motionbert-style", "actionpose"]] >= 3).all()
+    assert set(summary.paired["reference"]) == {"motionbert-style", "scratch (P+F)"}
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_runs(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     if path.name in NEEDS_DEMO:
@@ -183,7 +223,7 @@ def test_notebook_runs(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPat
     print(f"{path.name}: {time.time() - t0:.1f} s")
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert not errors, f"{path.name}: {errors[0].ename}: {errors[0].evalue}"
-    if path.name in CLAIMS:  # 06_ablation.ipynb: add its checks to CLAIMS when it records facts
+    if path.name in CLAIMS:
         from actionpose.teaching import facts_of
         facts = facts_of(nb)
         assert facts, f"{path.name}: recorded no facts"

@@ -156,6 +156,8 @@ def to_markdown(summary: dict) -> str:
              f"overrides {json.dumps(b.get('overrides') or {})}",
              f"- mean ± sd over seeds (sd with n−1); Δ = paired difference (cell − reference, same seeds), "
              f"{summary['interval']}", ""]
+    if summary.get("note"):  # e.g. the committed example's label
+        lines[0:0] = [f"> {summary['note']}", ""]
     if sweep:
         sel = summary.get("selection", {})
         lines += [f"Selection criterion (declared before running): {sel.get('criterion')}."]
