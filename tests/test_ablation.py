@@ -21,6 +21,7 @@ from actionpose.ablation import (
     SCRATCH_F,
     SCRATCH_PF,
     AblationSpec,
+    first_step_reaching,
     load_ablation_data,
     load_ablation_summary,
     parse_cells,
@@ -315,7 +316,12 @@ def test_pretraining_curve_and_cli(tmp_path, capsys):
     run = tmp_path / "curve" / "actionpose" / "seed0" / "pretrain"
     assert pretraining_curve(run).equals(curve)
     assert main(["ablate-curve", "--runs", str(run), "--out", str(tmp_path / "c2"), "--top1", "0.001"]) == 0
-    assert "suggested P: 2" in capsys.readouterr().out
+    expected = first_step_reaching(curve, 0.001)
+    assert f"suggested P: {'none yet' if expected is None else expected}" in capsys.readouterr().out
+    synthetic = pd.DataFrame({"variant": ["actionpose"] * 3 + ["onehot"], "step": [100, 200, 300, 100],
+                              "top1_pct": [20.0, 55.0, 50.0, 90.0]})
+    assert first_step_reaching(synthetic, 50.0) == 200 and first_step_reaching(synthetic, 60.0) is None
+    assert first_step_reaching(synthetic, 60.0, variant="onehot") == 100
 
     sets = ["--set", "model.dim_feat=16", "--set", "model.dim_rep=32", "--set", "model.depth=1",
             "--set", "model.maxlen=27", "--set", "model.embed_hidden=32", "--batch-size", "4"]
