@@ -355,7 +355,7 @@ def _load_npz_layout(folder: Path, subjects: list[str] | None, cameras_json, kp2
                 kp2d_px, meta = dets.for_sequence(s, name, joints_mm.shape[0])
             motions.append(_make_motion(s, action, joints_mm, cameras[s], kp2d_px,
                                         dets.source if dets is not None else "",
-                                        dict(meta, layout="videopose3d-npz")))
+                                        dict(meta, layout="videopose3d-npz"), where=where))
     return motions
 
 
@@ -512,7 +512,7 @@ def _load_baseline_layout(root: Path, subjects: list[str] | None, cameras_json, 
                 meta = _missed_meta(meta, kp2d_px, missed, src, BASELINE_2D_DIRS[src] + "/")
             motions.append(_make_motion(s, f.stem, joints_mm, cameras[s], kp2d_px,
                                         dets.source if dets is not None else (src or ""),
-                                        dict(meta, layout="3d-pose-baseline")))
+                                        dict(meta, layout="3d-pose-baseline"), where=str(f)))
         unused = sorted(set(index_2d) - used_2d)
         if unused and src:
             warnings.warn(f"{root / s / BASELINE_2D_DIRS[src]}: 2D for {', '.join(unused)} has no 3D file; not loaded",
@@ -530,7 +530,10 @@ def _select_subjects(present: list[str], subjects, where: Path) -> list[str]:
     for s in present:
         if not re.fullmatch(r"S\d+", s):
             raise ValueError(f"{where}: subject {s!r} is not of the form S<number>")
-        split_of(s)
+        try:
+            split_of(s)
+        except ValueError as e:
+            raise ValueError(f"{where}: {e}") from None
     if split is not None:
         in_split = [s for s in present if s in SPLITS[split]]
         if subjects is None:
@@ -572,16 +575,18 @@ def _fit_2d(arrays: dict[str, np.ndarray], n_frames: int, where: str) -> tuple[d
 
 
 def _make_motion(subject: str, source_name: str, joints_mm: np.ndarray, cameras: list[Camera],
-                 kp2d_px: dict, kp2d_source: str, meta: dict) -> Motion:
+                 kp2d_px: dict, kp2d_source: str, meta: dict, where: str | None = None) -> Motion:
+    """`where`: the file (and field) the sequence came from, for errors."""
     name = canonical_sequence_name(source_name)
-    meta = dict(meta, action=base_action(name, f"{subject}/{source_name}"), split=split_of(subject))
+    where = where or f"{subject}/{source_name}"
+    meta = dict(meta, action=base_action(name, where), split=split_of(subject))
     if name != source_name:
         meta["source_name"] = source_name
     return Motion(
         joints3d_world_mm=joints_mm.astype(np.float32), fps=H36M_FPS, subject=subject, name=f"{subject}/{name}",
         source="h36m", joint_valid=np.ones(NUM_JOINTS, dtype=bool), cameras=list(cameras), kp2d_px=kp2d_px,
         kp2d_source=kp2d_source if kp2d_px else "", meta=meta,
-    ).validate()
+    ).validate(where)
 
 
 def _detect_layout(path: Path) -> tuple[str, Path]:
