@@ -231,6 +231,14 @@ def cmd_import(args) -> int:
 
 def cmd_bench(args) -> int:
     from .bench import bench, bench_loop, format_bench, format_bench_loop
+    if args.reference:
+        from .bench_reference import compare_reference
+        r = compare_reference(args.preset, batch=args.batch_size or 8, frames=args.frames, steps=args.steps,
+                              train=not args.infer)
+        print(f"{'training step' if r['train'] else 'inference'} {args.preset} ({r['batch']} x {r['frames']} frames, "
+              f"{r['threads']} threads): ours {r['ours_s'] * 1e3:.0f} ms, MotionBERT-style reference "
+              f"{r['reference_s'] * 1e3:.0f} ms median -> {r['speedup']:.2f}x (outputs agree to {r['max_abs_diff']:.1e})")
+        return 0
     if args.loop:
         res = bench_loop(args.preset, batch_size=args.batch_size, steps=args.steps, workers=args.workers,
                          device=args.device, overrides={"model": {"compile": True}} if args.compile else None)
@@ -394,6 +402,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="time the real training loop (data pipeline + step) beside the model-only step")
     p.add_argument("--workers", type=NONNEG_INT, default=None, help="--loop: data workers (default 1 on CPU, 4 on CUDA)")
     p.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"])
+    p.add_argument("--reference", action="store_true",
+                   help="CPU: our DSTformer against the MotionBERT-style formulation, same weights, interleaved")
+    p.add_argument("--frames", type=POSITIVE_INT, default=81, help="--reference: frames per clip")
+    p.add_argument("--infer", action="store_true", help="--reference: time inference instead of training steps")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("ablate", help="pretrain variants, fine-tune each on a target, compare (resumable)")

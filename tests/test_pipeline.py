@@ -153,6 +153,14 @@ def test_bench_loop_times_the_loop_beside_the_model_only_step():
     assert "ratio loop / model-only" in text and "load average" in text
 
 
+def test_reference_formulation_computes_our_function_and_is_timed():
+    from actionpose.bench_reference import compare_reference
+    r = compare_reference("tiny", {"dim_feat": 16, "dim_rep": 32, "depth": 2, "num_heads": 2, "maxlen": 27},
+                          batch=2, frames=27, steps=1, rounds=1)
+    assert r["max_abs_diff"] < 1e-5 and r["ours_s"] > 0 and r["reference_s"] > 0
+    assert r["speedup"] == pytest.approx(r["reference_s"] / r["ours_s"])
+
+
 @pytest.mark.slow  # ~40 s on 2 idle cores (inductor compiles the forward and backward graphs)
 def test_compiled_training_agrees_with_eager(tmp_path):
     over = {**SMALL, "train": {**SMALL["train"], "max_steps": 3}}
