@@ -296,6 +296,26 @@ case("pretrain-resume-other-max-steps", "pretrain", "--resume of an unfinished r
     lambda d, e: _unfinished_resume(d, e))
 
 
+case("pretrain-resume-other-data", "pretrain", "--resume on other data than the run was trained on",
+     r"<tmp>/run/checkpoint.safetensors: trained on data [0-9a-f]+, but data.path <tmp>/data holds [0-9a-f]+")(
+    lambda d, e: ["pretrain", "--variant", "motionbert-style", "--run", str(_copy_run(e, d)), "--resume", "--no-progress",
+                  "--data", str(_prepared(d / "data")), "--set", f"model={json.dumps(TINY['model'])}",
+                  "--set", f"data={json.dumps(TINY['data'])}", "--set", f"train={json.dumps(TINY['train'])}"])
+
+
+def _prepared(out: Path) -> Path:
+    """A prepared data dir of two synthetic 60-frame takes (a slowly swaying figure)."""
+    from actionpose.data.cache import save_motions
+    from actionpose.data.motion import Motion
+    t = np.linspace(0, 1, 60, dtype=np.float32)[:, None, None]
+    base = np.stack([np.zeros(17), np.zeros(17), np.linspace(0, 1700, 17)], -1).astype(np.float32)[None]
+    motions = [Motion(joints3d_world_mm=base + 100 * np.sin(2 * np.pi * (t + i / 2)), fps=30.0, subject="s",
+                      name=f"take{i}", source="synthetic", meta={"split": split})
+               for i, split in enumerate(("train", "val"))]
+    save_motions(motions, out, {"source": "synthetic"})
+    return out
+
+
 def _unfinished_resume(d: Path, e: Env) -> list[str]:
     """The shared run stopped at step 3; its config is rewritten to say max_steps 5 (as if it had been
     killed at step 3 of 5), and the resume asks for 9."""
