@@ -1,0 +1,232 @@
+"""The explorer in a real browser (headless Debian Chromium driven by playwright): each of the
+inspector's jobs — 3D viewer playback, projector click → viewer, text query → gallery → viewer,
+evaluate now, upload a COCO-17 file → 3D (and a bad file's one-line error), compare two runs. Saves a
+screenshot of each under the test's tmp folder (and docs/img/ when ACTIONPOSE_SCREENSHOTS=1)."""
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from app_support import APP, ROOT, TABS, make_runs_root, write_coco17_file
+
+CHROMIUM = "/usr/bin/chromium"
+pytestmark = [pytest.mark.browser,
+              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is absent (apt-get install -y chromium)")]
+DOCS_IMG = ROOT / "docs" / "img"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    pytest.importorskip("streamlit")
+    port = _free_port()
+    env = {**os.environ, "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.fileWatcherType", "none"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).status == 200:
+                    break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.time() > deadline:
+                out = proc.stdout.read().decode(errors="replace") if proc.poll() is not None else ""
+                pytest.fail(f"streamlit did not come up on {url}: {out[-2000:]}")
+            time.sleep(0.3)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    pw = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[test]')")
+    with pw.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"])
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    pg = browser.new_page(viewport={"width": 1500, "height": 1250})
+    pg.goto(server, wait_until="domcontentloaded")
+    pg.get_by_role("heading", name="actionpose explorer").wait_for(timeout=90_000)
+    pg.locator(".js-plotly-plot").first.wait_for(timeout=90_000)
+    yield pg
+    pg.close()
+
+
+def _shot(page, tmp_path, name: str) -> Path:
+    time.sleep(0.8)  # let plotly finish drawing
+    path = tmp_path / f"{name}.png"
+    page.screenshot(path=str(path))
+    if os.environ.get("ACTIONPOSE_SCREENSHOTS") == "1":
+        DOCS_IMG.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(DOCS_IMG / f"app_{name}.png"))
+    assert path.stat().st_size > 20_000
+    return path
+
+
+def _no_errors(page) -> None:
+    assert page.locator("[data-testid='stException']").count() == 0
+    errors = page.locator("[data-testid='stAlertContentError']").all_inner_texts()
+    assert not errors, errors
+
+
+def _tab(page, name: str) -> None:
+    page.get_by_role("tab", name=name, exact=True).click()
+
+
+def _selected_tab(page) -> str:
+    return page.get_by_role("tab", selected=True).inner_text().strip()
+
+
+def _wait_tab(page, name: str, timeout_s: float = 30) -> None:
+    deadline = time.time() + timeout_s
+    while _selected_tab(page) != name:
+        assert time.time() < deadline, f"still on tab {_selected_tab(page)!r}, expected {name!r}"
+        time.sleep(0.3)
+
+
+def _viewer_caption(page, timeout_ms: int = 60_000) -> str:
+    cap = page.locator("[data-testid='stCaptionContainer']", has_text="image ").first
+    cap.wait_for(timeout=timeout_ms)
+    return cap.inner_text()
+
+
+def _slider_value(page) -> int:
+    """The viewer slider's current value ('frame N', drawn by plotly.js in the browser)."""
+    label = page.locator(".js-plotly-plot .slider-container text.slider-label", has_text="frame").first
+    label.wait_for(timeout=60_000)
+    return int(re.findall(r"\d+", label.text_content() or "")[0])
+
+
+def test_viewer_plays_client_side(page, tmp_path):
+    assert [t.strip() for t in page.get_by_role("tab").all_inner_texts()] == TABS
+    page.get_by_text("▶ play").first.wait_for(timeout=60_000)
+    _no_errors(page)
+    assert "MPJPE" in page.locator(".js-plotly-plot .g-gtitle").first.text_content()
+    start = _slider_value(page)
+    title = page.locator(".js-plotly-plot .g-gtitle").first
+    page.locator(".js-plotly-plot .updatemenu-button").first.click()  # ▶ play
+    time.sleep(2.0)
+    page.locator(".js-plotly-plot .updatemenu-button").nth(1).click()  # ❚❚ pause
+    moved = _slider_value(page)
+    assert moved > start  # frames advanced in the browser; the server did not rerun the page
+    assert title.text_content().startswith(f"frame {moved} · MPJPE")
+    assert page.locator("[data-testid='stStatusWidget']").count() == 0 or \
+        "Running" not in page.locator("[data-testid='stStatusWidget']").inner_text()
+    _shot(page, tmp_path, "viewer")
+
+
+def test_projector_click_opens_the_clip_in_the_viewer(page, tmp_path):
+    _tab(page, "Projector")
+    page.get_by_text("label texts (★)").first.wait_for(timeout=90_000)
+    _no_errors(page)
+    _shot(page, tmp_path, "projector")
+    point = page.locator(".js-plotly-plot .scatterlayer .trace").first.locator("path.point").first
+    box = point.bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x - 4, y)
+    page.mouse.move(x, y)
+    page.locator(".hoverlayer .hovertext").first.wait_for(timeout=10_000)
+    hover = page.locator(".hoverlayer .hovertext").first.text_content()
+    seq = hover.split("·")[0].strip()
+    assert "truth:" in hover and "top-1:" in hover and "cos" in hover
+    page.mouse.click(x, y)
+    _wait_tab(page, "Viewer")
+    assert seq in _viewer_caption(page)
+
+
+def test_text_query_gallery_opens_a_match(page, tmp_path):
+    _tab(page, "Retrieval")
+    box = page.get_by_label("Find motions by text (ranks every held-out window of the dataset)")
+    box.fill("a person kicks")
+    box.press("Enter")
+    page.get_by_text("#1 · cos").first.wait_for(timeout=90_000)
+    opens = page.get_by_role("button", name="open in viewer")
+    deadline = time.time() + 60
+    while opens.count() < 8 and time.time() < deadline:
+        time.sleep(0.3)
+    assert opens.count() == 8
+    page.get_by_text("recognition confusion").first.wait_for(timeout=30_000)
+    _no_errors(page)
+    _shot(page, tmp_path, "retrieval")
+    # cards fill the columns left to right, so the first card (best match) is first in the page
+    seq = page.locator("[data-testid='stMarkdownContainer'] strong", has_text="_").first.inner_text().strip()
+    opens.first.click()
+    _wait_tab(page, "Viewer")
+    assert seq in _viewer_caption(page)
+
+
+def test_evaluate_now_shows_its_checkpoint(page, tmp_path):
+    _tab(page, "Triage")
+    page.get_by_role("button", name="Evaluate now").click()
+    page.get_by_text("evaluations made in this session").first.wait_for(timeout=30_000)
+    made = page.locator("[data-testid='stCaptionContainer']", has_text="finetune checkpoint step")
+    made.first.wait_for(timeout=120_000)  # when and from which checkpoint, recorded by the evaluation
+    assert "sha256" in made.first.inner_text() and "file time" not in made.first.inner_text()
+    page.get_by_text("Worst views by MPJPE").first.wait_for(timeout=30_000)
+    _no_errors(page)
+    _shot(page, tmp_path, "triage")
+
+
+def test_upload_coco17_gives_3d_and_bad_file_one_line(page, tmp_path):
+    _tab(page, "Bring your own 2D")
+    good = write_coco17_file(tmp_path / "clip_coco17.json")
+    page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(good))
+    page.get_by_role("button", name="download 3D (.json)").wait_for(timeout=90_000)
+    assert page.get_by_text("clip_coco17.json: 60 frames, layout coco17").count() == 1
+    page.get_by_text("▶ play").first.wait_for(timeout=30_000)
+    _no_errors(page)
+    _shot(page, tmp_path, "upload")
+    bad = tmp_path / "broken.json"
+    bad.write_text("{not json")
+    page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(bad))
+    err = page.locator("[data-testid='stAlertContentError']").first
+    err.wait_for(timeout=60_000)
+    text = err.inner_text().strip()
+    assert text.startswith("broken.json: not valid JSON") and "\n" not in text and "Traceback" not in text
+
+
+def test_compare_two_runs(page, tmp_path):
+    root = make_runs_root(tmp_path / "runs")
+    rootbox = page.get_by_role("textbox", name="Runs root folder")
+    rootbox.fill(str(root))
+    rootbox.press("Enter")
+    runbox = page.get_by_role("textbox", name="Run folder", exact=True)
+    runbox.fill(str(root / "a"))
+    runbox.press("Enter")
+    page.locator("[data-testid='stCaptionContainer']", has_text=str(root / "a")).first.wait_for(timeout=60_000)
+    _tab(page, "Compare runs")
+    page.get_by_text("MPJPE per action (mm)").first.wait_for(timeout=60_000)
+    page.get_by_text("MPJPE per joint (mm)").first.wait_for(timeout=30_000)
+    _no_errors(page)
+    assert page.locator(".js-plotly-plot").count() >= 5
+    _shot(page, tmp_path, "compare")
