@@ -89,7 +89,9 @@ def test_total_loss_parts_and_weights():
     aligner = make_aligner()
     loss, parts = L.total_loss({"y3d": pred, "motion_emb": emb}, batch, cfg, aligner)
     assert set(parts) == {"mpjpe", "n_mpjpe", "velocity", "align", "total"}
-    expected = parts["mpjpe"] + 0.5 * parts["n_mpjpe"] + 20 * parts["velocity"] + parts["align"]
+    expected = (cfg.w_mpjpe * parts["mpjpe"] + cfg.w_nmpjpe * parts["n_mpjpe"]
+                + cfg.w_velocity * parts["velocity"] + cfg.w_align * parts["align"])
+    assert (cfg.w_mpjpe, cfg.w_velocity, cfg.w_align) == (1.0, 20.0, 0.1)  # the documented defaults
     assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
     w = L.batch_weights(batch, gt)
     assert parts["mpjpe"].item() == pytest.approx(L.mpjpe_loss(pred, gt, w).item())
