@@ -24,14 +24,11 @@ from . import protocol_motionbert as MB
 from .clips import offscreen_frame_fraction
 from .data.dataset import make_sample, sequence_views, split_motions
 
-try:  # the label vocabulary moves to text/vocab.py (training-recipe rewrite); import it from either place
-    from .text.vocab import LabelVocab
-except ImportError:  # pragma: no cover - before that move
-    from .data.dataset import LabelVocab
 from .data.motion import Motion
 from .data.synthesis import Sample, add_noise
 from .embeddings import checkpoint_provenance
 from .model.sequence import predict_sequence
+from .text.vocab import LabelVocab
 from .skeleton import H36M17_NAMES
 from .train.data import load_data
 from .train.model_io import load_bundle

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from actionpose.data.h36m import default_cameras_path
 from actionpose.geometry import (
     Camera,
     camera_to_world,
@@ -21,11 +22,8 @@ from actionpose.geometry import (
     world_to_camera,
 )
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-H36M_FIXTURE = SHARED / "fixtures/mmpose/test_h36m_body3d.npz"
-CAMERAS_JSON = SHARED / "data/h36m-cameras.json"
-needs_shared = pytest.mark.skipif(not (H36M_FIXTURE.exists() and CAMERAS_JSON.exists()),
-                                  reason="../shared fixtures not available")
+H36M_FIXTURE = Path(__file__).resolve().parent / "fixtures" / "mmpose" / "test_h36m_body3d.npz"
+CAMERAS_JSON = default_cameras_path()  # the calibration shipped as package data
 
 
 def _frames():
@@ -41,14 +39,12 @@ def _frames():
     return out
 
 
-@needs_shared
 def test_h36m_projection_reproduces_genuine_2d():
     for subject, cam, x_cam_mm, uv in _frames():
         proj = project_pinhole(x_cam_mm, cam.f, cam.c, cam.k, cam.p)
         assert np.abs(proj - uv).max() < 0.01, (subject, cam.name)
 
 
-@needs_shared
 def test_h36m_world_camera_round_trip_and_world_frame():
     for _subject, cam, x_cam_mm, uv in _frames():
         world = camera_to_world(x_cam_mm, cam.R_world_to_cam, cam.T_world_mm)

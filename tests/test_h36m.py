@@ -462,8 +462,6 @@ def test_split_selects_subjects(npz_folder):
     _one_line_error("unknown split 'dev'", load_h36m, folder, split="dev")
 
 
-@pytest.mark.xfail(strict=True, reason="needs data.dataset.make_sample to zero x, y where the 2D score is 0 "
-                   "(lead's file; requested in issue 11's report). Remove this marker with that fix.")
 def test_missing_joint_enters_the_model_masked(npz_folder, tmp_path):
     """SH has no nose: the lifter input for joint 9 must be (0, 0, 0), exactly like a synthetic invalid
     joint, and never the normalised image corner (-1, -H/W) that pixel (0, 0) maps to."""

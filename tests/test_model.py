@@ -12,7 +12,7 @@ from actionpose.config import MODEL_PRESETS, ModelConfig, make_config
 from actionpose.model.dstformer import DSTformer
 from actionpose.model.lifter import BACKBONE_PREFIX, build_lifter, count_parameters
 
-FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "motionbert"
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "motionbert"
 SMALL = {"dim_feat": 32, "dim_rep": 48, "depth": 2, "num_heads": 4, "mlp_ratio": 2.0, "maxlen": 27}
 
 

@@ -49,7 +49,12 @@ def make_sample(motion: Motion, view: View, kp_camera: str | None, start: int = 
     from .synthesis import render
     x_cam, _ = render(joints, view)
     kp = motion.kp2d_px[kp_camera][start:end]
-    return encode_sample(x_cam, kp[..., :2].astype(np.float64), kp[..., 2].astype(np.float64), view)
+    sample = encode_sample(x_cam, kp[..., :2].astype(np.float64), kp[..., 2].astype(np.float64), view)
+    # A joint the detector missed (score 0: NaN in the file, or a joint it never gives, like SH's nose)
+    # enters the model as (0, 0, 0), the encoding of a synthetic invalid joint -- not as a point at the
+    # image corner its placeholder coordinates would normalise to.
+    sample.x2d[kp[..., 2] <= 0] = 0.0
+    return sample
 
 
 class LiftingWindows(torch.utils.data.Dataset):

@@ -1,6 +1,6 @@
 """DSTformer backbone (MotionBERT's dual-stream spatial-temporal transformer), written for speed.
 
-The computation is exactly the one of `../shared/fixtures/motionbert/README.md`; module and
+The computation is exactly the one of `tests/fixtures/motionbert/README.md`; module and
 parameter names equal the reference key names (`blocks_st.0.attn_s.qkv.weight`, `ts_attn.3.bias`,
 …), so a released checkpoint loads with `load_state_dict` after stripping `module.`.
 
