@@ -25,6 +25,7 @@ import torch
 from .data.dataset import make_sample, sequence_views, split_motions
 from .data.motion import Motion
 from .model.sequence import predict_sequence
+from .train.checkpoint import atomic_savez
 from .train.data import load_data
 from .train.model_io import load_bundle
 from .train.runs import resolve_run
@@ -70,7 +71,7 @@ class EmbeddingSet:
         arrays["provenance_json"] = np.array(json.dumps(self.provenance))
         for name, xy in self.projections.items():
             arrays[f"projection__{name}"] = np.asarray(xy, dtype=np.float32)
-        np.savez(path, **arrays)
+        atomic_savez(path, **arrays)
         return path
 
     @classmethod

@@ -20,6 +20,7 @@ from .config import config_hash
 from .data.keypoints import check_plausible, interpolate_keypoints, load_keypoints, to_h36m17
 from .geometry import normalize_screen
 from .model.sequence import predict_sequence
+from .train.checkpoint import atomic_savez, atomic_write_text
 from .train.model_io import ModelBundle, load_bundle
 from .train.runs import resolve_run
 
@@ -55,7 +56,7 @@ class InferenceResult:
                 arrays["y3d_mm"] = self.y3d_mm
             if self.motion_emb is not None:
                 arrays["motion_emb"] = self.motion_emb
-            np.savez(path, **arrays)
+            atomic_savez(path, **arrays)
         elif path.suffix == ".json":
             obj = {"run": self.run, "config_hash": self.config_hash, "frames": int(len(self.y3d)),
                    "units": "normalised (root-relative; multiply by mm_per_unit for mm)",
@@ -64,7 +65,7 @@ class InferenceResult:
                    "masked_frames": self.masked_frames, "info": self.info}
             if self.y3d_mm is not None:
                 obj["y3d_mm"] = np.round(self.y3d_mm, 2).tolist()
-            path.write_text(json.dumps(obj))
+            atomic_write_text(path, json.dumps(obj))
         else:
             raise ValueError(f"{path}: output must end in .npz or .json")
         return path

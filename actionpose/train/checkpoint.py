@@ -45,6 +45,16 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode())
 
 
+def atomic_savez(path: Path, **arrays) -> None:
+    """`np.savez` that leaves either the old file or the complete new one, never a truncated npz."""
+    import io
+
+    import numpy as np
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    atomic_write_bytes(Path(path), buf.getvalue())
+
+
 def save_checkpoint(run_dir: Path, tensors: dict[str, torch.Tensor], meta: dict) -> Path:
     """Write `checkpoint.safetensors` (+ json mirror) atomically; `meta` must be JSON-serialisable."""
     run_dir = Path(run_dir)
