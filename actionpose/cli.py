@@ -277,7 +277,8 @@ def cmd_ablate(args) -> int:
     spec = AblationSpec(pretrain_steps=args.pretrain_steps, finetune_steps=args.finetune_steps, out=Path(args.out),
                         seeds=parse_seeds(args.seeds), cells=args.variants, pretrain_data=args.pretrain_data or "",
                         target_data=args.target_data or "", preset=args.preset, overrides=_ablate_overrides(args),
-                        device=args.device, flip=args.flip, sweep=sweep)
+                        device=args.device, flip=args.flip, sweep=sweep, pretrain_lr=args.pretrain_lr,
+                        finetune_lr=args.finetune_lr)
     summary = run_ablation(spec, progress=not args.no_progress, log=print, estimate_only=args.estimate_only)
     if not args.estimate_only:
         print(to_markdown(summary))
@@ -423,6 +424,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", default="tiny", choices=["tiny", "lite", "base"])
     p.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"])
     p.add_argument("--batch-size", type=POSITIVE_INT, default=None)
+    p.add_argument("--pretrain-lr", type=POSITIVE_FLOAT, default=None,
+                   help="learning rate of every pretraining stage (default: the library's, 5e-4)")
+    p.add_argument("--finetune-lr", type=POSITIVE_FLOAT, default=None,
+                   help="learning rate of every fine-tuning stage, scratch rows included (default 2e-4)")
     p.add_argument("--flip", action="store_true", help="flip test-time augmentation at evaluation")
     p.add_argument("--config", default=None, help="YAML file of config overrides for every cell")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override for every cell")

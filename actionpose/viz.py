@@ -4,6 +4,7 @@ from __future__ import annotations
 import textwrap
 
 import numpy as np
+import plotly.colors as pc
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
@@ -120,19 +121,38 @@ def embedding_figure(points: np.ndarray, labels: list[str], kinds: list[str], ti
 
 # 12 colours x 3 symbols = 36 distinguishable (colour, symbol) pairs; labels are assigned in sorted
 # order, colour first, so neighbours in the alphabet never share a colour.
-LABEL_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf",
-                "#bcbd22", "#393b79", "#7f7f7f", "#637939")
-LABEL_SYMBOLS = ("circle", "square", "diamond", "triangle-up")
+# Colour = the action (content), symbol = the style: a Bandai label "content|style" keeps its action's
+# colour whatever its style, so the 24 actions read as 24 colours and a style is a marker shape.
+# Plotly's Dark24 then Light24 qualitative palettes: 48 colours, neighbours in the alphabet never alike.
+LABEL_COLORS = tuple(pc.qualitative.Dark24) + tuple(pc.qualitative.Light24)
+# 2D marker symbols that stay distinct at size 8 (the projector and embedding plots are 2D scatters).
+LABEL_SYMBOLS = ("circle", "square", "diamond", "triangle-up", "triangle-down", "cross", "x", "pentagon",
+                 "hexagon", "star-triangle-up", "triangle-left", "triangle-right", "hourglass", "bowtie",
+                 "diamond-wide", "diamond-tall", "octagon", "star-square", "triangle-ne", "triangle-sw",
+                 "hexagon2", "star-diamond", "square-x", "circle-x")
 UNLABELLED = ("#c7c7c7", "circle-open")
 
 
 def label_styles(labels: list[str]) -> dict[str, tuple[str, str]]:
-    """Each distinct label -> (colour, marker symbol); unique up to 48 labels, '' / '(unlabelled)' grey."""
+    """Each distinct label -> (colour, marker symbol); '' / '(unlabelled)' grey.
+
+    Labels "content|style": colour by content, symbol by style (distinct pairs for up to 48 contents x
+    24 styles). Plain labels: colour first, then symbol (distinct for up to 48 x 24 labels)."""
     out: dict[str, tuple[str, str]] = {}
     uniq = sorted({x for x in labels if x and x != "(unlabelled)"})
-    nc = len(LABEL_COLORS)
+    nc, ns = len(LABEL_COLORS), len(LABEL_SYMBOLS)
+    contents = sorted({x.split("|", 1)[0] for x in uniq})
+    styles = sorted({x.split("|", 1)[1] for x in uniq if "|" in x})
     for i, lab in enumerate(uniq):
-        out[lab] = (LABEL_COLORS[i % nc], LABEL_SYMBOLS[(i // nc) % len(LABEL_SYMBOLS)])
+        if "|" in lab:
+            content, style = lab.split("|", 1)
+            ci, si = contents.index(content), styles.index(style) + 1  # symbol 0 = the content label itself
+            out[lab] = (LABEL_COLORS[ci % nc], LABEL_SYMBOLS[(si + ci // nc) % ns])
+        elif styles:  # a bare content among content|style labels (e.g. a content-only text anchor)
+            ci = contents.index(lab)
+            out[lab] = (LABEL_COLORS[ci % nc], LABEL_SYMBOLS[(ci // nc) % ns])
+        else:
+            out[lab] = (LABEL_COLORS[i % nc], LABEL_SYMBOLS[(i // nc) % ns])
     out[""] = out["(unlabelled)"] = UNLABELLED
     return out
 

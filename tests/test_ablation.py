@@ -100,6 +100,23 @@ def test_cells_and_seeds_parse():
     assert plans[SCRATCH_PF].folder == "scratch-PF" and plans["actionpose"].variant == "actionpose"
 
 
+def test_stage_learning_rates_reach_their_stage_only():
+    from actionpose.ablation.runner import finetune_overrides, pretrain_overrides
+    from actionpose.api import FINETUNE_LR, finetune_config, pretrain_config
+    spec = _spec("o", pretrain_steps=40, finetune_steps=7, cells=None, pretrain_lr=1e-3, finetune_lr=4e-4)
+    plans = {p.name: p for p in plan_cells(spec)}
+    pre = pretrain_config("tiny", "actionpose", pretrain_overrides(spec, plans["actionpose"], 0))
+    ft = finetune_config("scratch", finetune_overrides(spec, plans[SCRATCH_F], 0), "tiny")
+    assert pre.optim.lr == pytest.approx(1e-3) and ft.optim.lr == pytest.approx(4e-4)
+    plain = _spec("o", pretrain_steps=40, finetune_steps=7, cells=None)
+    assert finetune_config("scratch", finetune_overrides(plain, plans[SCRATCH_F], 0), "tiny").optim.lr == FINETUNE_LR
+    data = load_ablation_data()
+    assert "pretrain_lr" not in plain.identity(data)  # folders made before the option still match
+    assert spec.identity(data)["pretrain_lr"] == 1e-3 and spec.identity(data)["finetune_lr"] == 4e-4
+    with pytest.raises(ValueError, match="--finetune-lr"):
+        _spec("o", pretrain_steps=40, finetune_steps=7, finetune_lr=0.0)
+
+
 def test_default_protocol_keeps_heldout_takes_out_of_training():
     data = load_ablation_data()
     assert {m.meta["dataset"] for m in data.pretrain} == {2}

@@ -188,10 +188,20 @@ def test_viewer_figure_animates_every_frame_with_fixed_axes_and_error_colours():
         viz.pose_viewer_figure(x2d[:5], pred, gt, err)
 
 
-def test_label_styles_give_24_distinct_pairs():
+def test_label_styles_colour_the_action_and_shape_the_style():
     keys = json.loads((ap.demo_run_dir() / "checkpoint.json").read_text())["vocab"]
     styles = viz.label_styles(keys)
-    pairs = {styles[k] for k in keys}
-    assert len(keys) >= 24 and len(pairs) == len(keys)
-    assert styles["call"] != styles["wave-right-hand"] and styles["call"][0] != styles["wave-right-hand"][0]
+    assert len({styles[k] for k in keys}) == len(keys)  # every (action, style) label its own pair
+    contents = {k.split("|")[0] for k in keys}
+    assert len(contents) == 24 and len({styles[k][0] for k in keys}) == 24  # one colour per action
+    for k in keys:  # same action -> same colour; same style -> same symbol
+        c, st = k.split("|")
+        assert styles[k][0] == styles[f"{c}|normal" if f"{c}|normal" in styles else k][0]
+    by_style = {}
+    for k in keys:
+        by_style.setdefault(k.split("|")[1], set()).add(styles[k][1])
+    assert all(len(v) == 1 for v in by_style.values()) and len({next(iter(v)) for v in by_style.values()}) == len(by_style)
+    assert styles["call|normal"][0] != styles["wave-right-hand|normal"][0]
+    plain = viz.label_styles(sorted(contents))  # content-only labels: 24 distinct colours
+    assert len({plain[c][0] for c in contents}) == 24 and plain["call"] != plain["wave-right-hand"]
     assert styles[""] == viz.UNLABELLED
