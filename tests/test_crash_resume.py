@@ -131,6 +131,7 @@ def test_sigkill_at_any_moment_then_resume_is_bit_identical(tmp_path):
     # 1. half of the new weights written to the temp file (2nd checkpoint, step 6)
     _finish(_child(tmp_path, crashed, OVERRIDES, "mid-weights", 2), expect_kill=True)
     assert json.loads((crashed / "checkpoint.json").read_text())["step"] == 3
+    assert list(crashed.glob(".*.tmp")), "the kill left the half-written temp file behind"
     # 2. new weights complete in the temp file, not yet renamed over the checkpoint
     _finish(_child(tmp_path, crashed, OVERRIDES, "before-rename", 1), expect_kill=True)
     # 3. new weights in place, the json mirror not yet rewritten
@@ -146,6 +147,7 @@ def test_sigkill_at_any_moment_then_resume_is_bit_identical(tmp_path):
     # 5. to the end
     _finish(_child(tmp_path, crashed, OVERRIDES), expect_kill=False)
 
+    assert not list(crashed.glob(".*.tmp")), "resuming removes the temp files a kill left behind"
     a, b = load_file(str(ref / "checkpoint.safetensors")), load_file(str(crashed / "checkpoint.safetensors"))
     assert sorted(a) == sorted(b)
     different = [k for k in a if not torch.equal(a[k], b[k])]

@@ -37,6 +37,18 @@ def _atomic_replace(path: Path, write) -> None:
         raise
 
 
+def remove_stale_temps(folder: Path) -> list[str]:
+    """Delete the temp files `_atomic_replace` leaves when a process is killed (SIGKILL, power loss)
+    between creating and renaming them: `.<name>.<random>.tmp`. Called when a run resumes, when no
+    writer of that folder is alive; returns the names removed."""
+    removed = []
+    for p in Path(folder).glob(".*.tmp"):
+        if p.is_file():
+            p.unlink()
+            removed.append(p.name)
+    return sorted(removed)
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     _atomic_replace(path, lambda tmp: Path(tmp).write_bytes(data))
 

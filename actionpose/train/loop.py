@@ -32,6 +32,7 @@ from .checkpoint import (
     CKPT_NAME,
     load_checkpoint,
     optimizer_from_tensors,
+    remove_stale_temps,
     optimizer_to_tensors,
     prefixed,
     save_checkpoint,
@@ -263,6 +264,7 @@ def _train(cfg, run_dir, resume, init_from, motions, progress, info, device) -> 
         init_run_dir(run_dir, cfg)
         if resume:
             truncate_metrics(run_dir, start_step)
+            remove_stale_temps(run_dir)  # a kill between write and rename leaves .<file>.*.tmp behind
     D.barrier(info)
 
     model: nn.Module = bundle.lifter
