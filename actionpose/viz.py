@@ -479,14 +479,14 @@ def projector_figure(motion_xy: np.ndarray, motion_labels: list[str], motion_hov
         col, sym = styles[lab]
         fig.add_trace(go.Scatter(x=xy[rows, 0], y=xy[rows, 1], mode="markers", name=lab, legendgroup=lab,
                                  customdata=rows, hovertext=hover[rows], hoverinfo="text",
-                                 marker=dict(size=8, color=col, symbol=sym, opacity=0.85,
+                                 marker=dict(size=10, color=col, symbol=sym, opacity=0.85,
                                              line=dict(width=0.5, color="white"))))
     if text_xy is not None and text_labels:
         txy = np.asarray(text_xy, dtype=float)
         fig.add_trace(go.Scatter(x=txy[:, 0], y=txy[:, 1], mode="markers", name="label texts ★",
                                  hovertext=text_hover or list(text_labels), hoverinfo="text",
-                                 marker=dict(symbol="star", size=17, color=[styles[x][0] for x in text_labels],
-                                             line=dict(width=1.2, color="black"))))
+                                 marker=dict(symbol="star", size=13, color=[styles[x][0] for x in text_labels],
+                                             line=dict(width=1, color="black"), opacity=0.9)))
     if highlight:
         h = np.asarray(highlight, dtype=int)
         fig.add_trace(go.Scatter(x=xy[h, 0], y=xy[h, 1], mode="markers", name="nearest to the query",

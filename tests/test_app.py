@@ -111,6 +111,14 @@ def test_projector_states_its_method_and_places_a_query(demo_run):
     es = ap.EmbeddingSet.load(demo_run / "embeddings.npz")
     assert len([n for n in names if n not in ("query ✚", "label texts ★", "nearest to the query")]) == \
         len(set(es.motion_labels.tolist()))
+    # stars: only the label texts present among the windows, unless every text is asked for
+    stars = next(t for t in fig["data"] if t.get("name") == "label texts ★")
+    present = set(es.motion_labels.tolist()) & set(es.text_labels.tolist())
+    assert len(_arr(stars["x"])) == len(present) < len(es.text_labels)
+    assert f"{len(present)} of {len(es.text_labels)} label texts" in title
+    every = _app(tab="Projector", proj_method="PCA", proj_seed=0, proj_all_texts=True)
+    stars = next(t for t in _specs(every)[0]["data"] if t.get("name") == "label texts ★")
+    assert len(_arr(stars["x"])) == len(es.text_labels)
     q = ap.embed_texts(["a person kicks"], ap.load_run_config(demo_run).text)
     order, cos = ap.rank_windows(es, q, k=10)
     nn = at.dataframe[0].value

@@ -86,12 +86,18 @@ def render(ctx: Ctx) -> None:
         order, cos = ap.rank_windows(es, q[:1], k=10)
         nn_rows, nn_cos = order[0].tolist(), cos[0].tolist()
 
+    # 218 action+style anchors drown 145 windows: by default draw only the texts of labels that occur
+    # among the windows shown (recognition above still scores against every label text).
+    all_texts = st.checkbox("draw every label text (default: only labels present among these windows)",
+                            key="proj_all_texts")
+    present = set(es.motion_labels.tolist())
+    shown = [i for i, k in enumerate(es.text_labels.tolist()) if all_texts or k in present]
     src = "the run's embeddings.npz" if not subset else f"computed now on split '{ctx.split}'"
-    title = f"{method} of {W} motion windows (•) and {L} label texts (★) — {src}"
+    title = f"{method} of {W} motion windows (•) and {len(shown)} of {L} label texts (★) — {src}"
     note = f"embeddings made by: {provenance_line(ctx, es)}. {proj.note}."
     fig = viz.projector_figure(
-        proj.motion_xy, [r["truth"] for r in rows], [hover_text(r) for r in rows], proj.text_xy,
-        es.text_labels.tolist(), [f"label text: {s}" for s in es.sentences.tolist()], q_xy, texts, nn_rows,
+        proj.motion_xy, [r["truth"] for r in rows], [hover_text(r) for r in rows], proj.text_xy[shown],
+        es.text_labels[shown].tolist(), [f"label text: {es.sentences[i]}" for i in shown], q_xy, texts, nn_rows,
         title=title, note=note)
     st.plotly_chart(fig, key="proj_fig", on_select=_open_selected, selection_mode=("points", "lasso", "box"))
     st.caption(f"{method} seed {seed} · {proj.source} in {proj.seconds:.2f} s · colour + symbol = ground-truth "
