@@ -197,6 +197,17 @@ def test_killed_ablation_resumes_to_the_same_summary(tmp_path):
     again = run_ablation(_spec(out), log=logs.append)
     assert logs == ["estimate: nothing left to run (every selected cell is finished)"]
     assert _values(again) == _values(full)
+    # Only each finished stage's record and config travel (no checkpoints, e.g. committed to continue
+    # in another session): a copy elsewhere is the same ablation, with nothing left to run.
+    import shutil
+    moved = tmp_path / "moved"
+    for rec in [out / "ablation_spec.json", *out.rglob("ablation_cell.json"),
+                *(p.parent / "config.yaml" for p in out.rglob("ablation_cell.json"))]:
+        (moved / rec.relative_to(out)).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(rec, moved / rec.relative_to(out))
+    logs.clear()
+    assert _values(run_ablation(_spec(moved), log=logs.append)) == _values(full)
+    assert logs == ["estimate: nothing left to run (every selected cell is finished)"]
     with pytest.raises(ValueError, match=r"ablation_spec.json: this folder holds a different ablation: "
                                          r"identity.finetune_steps = 3 \(this command: 5\)"):
         run_ablation(_spec(out, finetune_steps=5))

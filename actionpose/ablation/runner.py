@@ -383,6 +383,10 @@ def check_spec(spec: AblationSpec, data: AblationData) -> dict:
         except json.JSONDecodeError:
             raise ValueError(f"{path}: not valid JSON") from None
         old_ident = old.get("identity", {})
+        if old_ident.get("data_fingerprints") == ident.get("data_fingerprints"):
+            # the data fingerprints pin the data; a folder continued on another machine may find it
+            # prepared at another path
+            old_ident = {**old_ident, "pretrain_data": ident["pretrain_data"], "target_data": ident["target_data"]}
         keys = list(ident) + sorted(set(old_ident) - set(ident))  # budgets first
         diff = [f"identity.{k} = {json.dumps(old_ident.get(k))[:100]} (this command: {json.dumps(ident.get(k))[:100]})"
                 for k in keys if old_ident.get(k) != ident.get(k)]
