@@ -117,6 +117,16 @@ def test_stage_learning_rates_reach_their_stage_only():
         _spec("o", pretrain_steps=40, finetune_steps=7, finetune_lr=0.0)
 
 
+def test_requirement_reads_action_top1_when_labels_carry_a_style():
+    from actionpose.ablation.curve import COLUMNS, curve_markdown
+    rows = [{"variant": "actionpose", "step": s, "top1_pct": t, "content_top1_pct": c}
+            for s, t, c in ((200, 4.0, 30.0), (400, 9.0, 48.0), (600, 12.0, 55.0), (800, 20.0, 61.0))]
+    curve = pd.DataFrame(rows).reindex(columns=COLUMNS)
+    assert first_step_reaching(curve, 50.0) == 600  # action top-1, not the action+style label top-1
+    assert "first reaches 50 % action (content) top-1 at step 600" in curve_markdown(curve, 50.0)
+    assert first_step_reaching(curve.assign(content_top1_pct=None), 10.0) == 600  # no action column: label top-1
+
+
 def test_default_protocol_keeps_heldout_takes_out_of_training():
     data = load_ablation_data()
     assert {m.meta["dataset"] for m in data.pretrain} == {2}

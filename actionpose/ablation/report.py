@@ -23,6 +23,7 @@ FORMAT = "actionpose.ablation.summary/1"
 METRICS = [("mpjpe_mm", "MPJPE (mm)", 1), ("p_mpjpe_mm", "P-MPJPE (mm)", 1),
            ("n_mpjpe_mm", "N-MPJPE (mm)", 1), ("mpjve_mm_per_frame", "MPJVE (mm/frame)", 2),
            ("pretrain_top1_pct", "recognition top-1 after pretraining (%)", 1),
+           ("pretrain_content_top1_pct", "action (content) top-1 after pretraining (%)", 1),
            ("target_top1_pct", "recognition top-1 on the target after fine-tuning (%)", 1)]
 PAIRED_METRICS = ("mpjpe_mm", "p_mpjpe_mm", "n_mpjpe_mm", "mpjve_mm_per_frame")
 REFERENCES = (BASELINE, SCRATCH_PF)
@@ -57,6 +58,7 @@ def build_summary(rows: list[dict], spec: dict, mode: str = "ablation", per_acti
                    "pretrain_steps": cr[0]["pretrain_steps"], "finetune_steps": cr[0]["finetune_steps"]}
             for col, _, _ in METRICS:
                 vals = [r.get(col) for r in cr]
+                vals = [v for v in vals if v is not None and not (isinstance(v, float) and math.isnan(v))]
                 d = describe(vals)
                 lo, hi = mean_interval(vals)
                 agg[col] = {"n": d["n"], "mean": d["mean"], "sd": d["sd"], "ci95_low": lo, "ci95_high": hi}
@@ -168,13 +170,15 @@ def to_markdown(summary: dict) -> str:
     agg, paired = summary["aggregate"], summary["paired"]
     refs = (BASELINE,) if sweep else REFERENCES
     head = (["setting"] if sweep else []) + ["cell", "seeds", "MPJPE (mm)", "P-MPJPE (mm)", "MPJVE (mm/frame)",
-                                            "recognition top-1 after pretraining (%)"]
+                                            "top-1 after pretraining, label (%)",
+                                            "top-1 after pretraining, action (%)"]
     head += [f"Δ MPJPE vs {r} (mm) [95 % CI]" for r in refs]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for a in agg:
         row = ([a["setting"]] if sweep else []) + [a["cell"], str(len(a["seeds"])), _pm(a["mpjpe_mm"], 1),
                                                   _pm(a["p_mpjpe_mm"], 1), _pm(a["mpjve_mm_per_frame"], 2),
-                                                  _pm(a["pretrain_top1_pct"], 1)]
+                                                  _pm(a["pretrain_top1_pct"], 1),
+                                                  _pm(a.get("pretrain_content_top1_pct") or {"mean": None}, 1)]
         row += [_diff(_find(paired, a["setting"], a["cell"], r, "mpjpe_mm")) if a["cell"] != r else "0"
                 for r in refs]
         lines.append("| " + " | ".join(row) + " |")
@@ -189,11 +193,12 @@ def to_markdown(summary: dict) -> str:
                          f"{p['metric']} | {','.join(map(str, p['seeds']))} | {p['mean']:+.{nd}f} | "
                          f"{_fmt(p['sd'], nd)} | {ci} |")
     lines += ["", "Per seed:", "", "| " + ("setting | " if sweep else "") + "cell | seed | MPJPE | P-MPJPE | MPJVE | "
-              "top-1 after pretraining (%) | pretraining val MPJPE (mm) | seconds |", "|" + "---|" * (9 if sweep else 8)]
+              "top-1 after pretraining, label / action (%) | pretraining val MPJPE (mm) | seconds |", "|" + "---|" * (9 if sweep else 8)]
     for r in summary["rows"]:
         lines.append("| " + (f"{r['setting']} | " if sweep else "") + f"{r['cell']} | {r['seed']} | "
                      f"{_fmt(r['mpjpe_mm'], 2)} | {_fmt(r['p_mpjpe_mm'], 2)} | {_fmt(r['mpjve_mm_per_frame'], 3)} | "
-                     f"{_fmt(r['pretrain_top1_pct'], 1)} | {_fmt(r['pretrain_val_mpjpe_mm'], 1)} | {r['seconds']:.0f} |")
+                     f"{_fmt(r['pretrain_top1_pct'], 1)} / {_fmt(r.get('pretrain_content_top1_pct'), 1)} | "
+                     f"{_fmt(r['pretrain_val_mpjpe_mm'], 1)} | {r['seconds']:.0f} |")
     pa = summary.get("per_action") or []
     if pa and proto.get("target_kind") != "bandai":  # Human3.6M convention: the per-action table
         actions = list(dict.fromkeys(r["action"] for r in pa))
@@ -258,7 +263,7 @@ def load_ablation_summary(path: str | Path) -> AblationSummary:
     for a in raw["aggregate"]:
         row = {"setting": a["setting"], "cell": a["cell"], "seeds": len(a["seeds"])}
         for col, _, _ in METRICS:
-            st = a[col]
+            st = a.get(col) or {"mean": None, "sd": None, "ci95_low": None, "ci95_high": None}
             row.update({col: st["mean"], f"{col}_sd": st["sd"], f"{col}_ci95_low": st["ci95_low"],
                         f"{col}_ci95_high": st["ci95_high"]})
         flat.append(row)

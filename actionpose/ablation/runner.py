@@ -269,6 +269,7 @@ def run_pretrain_stage(spec: AblationSpec, plan: CellPlan, seed: int, data: Abla
     rec = {"cell": plan.name, "setting": plan.setting, "seed": seed, "stage": "pretrain", "variant": plan.variant,
            "steps": res.step, "config_hash": h, "steps_trained": res.step - start, "train_seconds": res.seconds,
            "val": {k: last.get(k) for k in ("step", "mpjpe_mm", "windows", "top1", "top5", "chance_top1",
+                                             "content_top1", "chance_content_top1",
                                              "labelled_windows") if k in last}}
     return _write_done(d, rec)
 
@@ -326,15 +327,28 @@ def run_cell(spec: AblationSpec, plan: CellPlan, seed: int, data: AblationData, 
 def cell_row(plan: CellPlan, seed: int, pre: dict | None, ft: dict, out: Path) -> dict:
     """One per-seed row of the summary from the two stages' records."""
     val = (pre or {}).get("val", {})
+    if pre is not None and "content_top1" not in val:
+        val = {**_logged_content_top1(Path(out) / plan.folder / f"seed{seed}" / "pretrain", plan.pretrain_steps), **val}
     pct = (lambda v: None if v is None else 100.0 * v)
     return {"cell": plan.name, "setting": plan.setting, "seed": seed, **ft["metrics"],
             "pretrain_top1_pct": pct(val.get("top1")), "pretrain_top5_pct": pct(val.get("top5")),
             "pretrain_chance_top1_pct": pct(val.get("chance_top1")), "pretrain_val_mpjpe_mm": val.get("mpjpe_mm"),
+            "pretrain_content_top1_pct": pct(val.get("content_top1")),
+            "pretrain_chance_content_top1_pct": pct(val.get("chance_content_top1")),
             "pretrain_val_windows": val.get("labelled_windows", val.get("windows")),
             "target_top1_pct": ft.get("recognition_top1_pct"),
             "pretrain_steps": plan.pretrain_steps, "finetune_steps": plan.finetune_steps,
             "seconds": (pre or {}).get("train_seconds", 0.0) + ft.get("train_seconds", 0.0) + ft.get("eval_seconds", 0.0),
             "run": str((Path(plan.folder) / f"seed{seed}" / "finetune").as_posix())}
+
+
+def _logged_content_top1(run_dir: Path, step: int) -> dict:
+    """Action (content) top-1 of a pretraining stage at `step`, read from its metrics.jsonl: records
+    written before the record kept it (the label top-1 there counts action+style labels)."""
+    if not (Path(run_dir) / "metrics.jsonl").exists():
+        return {}
+    vals = [r for r in read_metrics(run_dir) if r.get("split") == "val" and r.get("step") == step]
+    return {k: vals[-1][k] for k in ("content_top1", "chance_content_top1") if vals and k in vals[-1]}
 
 
 def finished_rows(spec: AblationSpec) -> list[dict]:
