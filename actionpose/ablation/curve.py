@@ -20,20 +20,21 @@ from ..train.checkpoint import atomic_write_text
 from ..train.runs import load_run_config, read_metrics, resolve_run
 from .protocol import load_ablation_data, variant_keys
 
-COLUMNS = ["variant", "step", "top1_pct", "top5_pct", "chance_top1_pct", "content_top1_pct",
+COLUMNS = ["variant", "seed", "step", "top1_pct", "top5_pct", "chance_top1_pct", "content_top1_pct",
            "chance_content_top1_pct", "mpjpe_mm", "windows"]
 
 
 def pretraining_curve(run: str | Path) -> pd.DataFrame:
     """One row per validation record of a pretraining run: step, top-1/top-5/chance (%), MPJPE (mm)."""
     run_dir = resolve_run(run)
-    variant = load_run_config(run_dir).variant
+    cfg = load_run_config(run_dir)
+    variant, seed = cfg.variant, int(cfg.train.seed)
     rows = {}
     for r in read_metrics(run_dir):
         if r.get("split") != "val":
             continue
         pct = (lambda k: 100.0 * r[k] if r.get(k) is not None else None)
-        rows[int(r["step"])] = {"variant": variant, "step": int(r["step"]), "top1_pct": pct("top1"),
+        rows[int(r["step"])] = {"variant": variant, "seed": seed, "step": int(r["step"]), "top1_pct": pct("top1"),
                                 "top5_pct": pct("top5"), "chance_top1_pct": pct("chance_top1"),
                                 "content_top1_pct": pct("content_top1"),
                                 "chance_content_top1_pct": pct("chance_content_top1"),
@@ -63,11 +64,11 @@ def curve_markdown(curve: pd.DataFrame, top1_pct: float = 50.0, note: str = "") 
     lines = ["# Pretraining curve (held-out pretraining windows, GT 2D, 4 fixed virtual cameras)", ""]
     if note:
         lines += [note, ""]
-    lines += ["| variant | step | label top-1 (%) | label top-5 (%) | label chance (%) | action top-1 (%) | "
-              "action chance (%) | MPJPE (mm) | windows |", "|---|---|---|---|---|---|---|---|---|"]
+    lines += ["| variant | seed | step | label top-1 (%) | label top-5 (%) | label chance (%) | action top-1 (%) | "
+              "action chance (%) | MPJPE (mm) | windows |", "|---|---|---|---|---|---|---|---|---|---|"]
     for _, r in curve.iterrows():
         f = (lambda v, nd=1: "—" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{nd}f}")
-        lines.append(f"| {r['variant']} | {r['step']} | {f(r['top1_pct'])} | {f(r['top5_pct'])} | "
+        lines.append(f"| {r['variant']} | {r['seed']} | {r['step']} | {f(r['top1_pct'])} | {f(r['top5_pct'])} | "
                      f"{f(r['chance_top1_pct'])} | {f(r['content_top1_pct'])} | {f(r['chance_content_top1_pct'])} | "
                      f"{f(r['mpjpe_mm'])} | {r['windows']} |")
     step = first_step_reaching(curve, top1_pct)
@@ -75,7 +76,7 @@ def curve_markdown(curve: pd.DataFrame, top1_pct: float = 50.0, note: str = "") 
     lines += ["", (f"`actionpose` first reaches {top1_pct:g} % {what} top-1 at step {step}: a pretraining budget P >= {step} "
                    "meets the recognition requirement." if step is not None else
                    f"`actionpose` never reaches {top1_pct:g} % {what} top-1 in this curve: pretrain longer."),
-              "", "The curve comes from one run per variant with the cosine schedule of its full budget: at an "
+              "", "Each curve comes from a run with the cosine schedule of its full budget: at an "
               "intermediate step the learning rate is still high, so a run whose whole budget is that step "
               "usually ends at least as well (the estimate of P is conservative)."]
     return "\n".join(lines) + "\n"
