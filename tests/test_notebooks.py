@@ -199,7 +199,12 @@ def test_ablation_notebook_reads_committed_results_and_never_trains():
     summary, example = _ablation_summary()
     assert not example or "EXAMPLE ONLY" in summary.raw.get("note", ""), "the example summary must say so"
     assert {"scratch (F)", "scratch (P+F)", "motionbert-style", "actionpose", "onehot"} <= set(summary.per_seed["cell"])
-    assert (summary.per_seed.groupby("cell").size()[["motionbert-style", "actionpose"]] >= 3).all()
+    seeds = summary.per_seed.groupby("cell").size()[["motionbert-style", "actionpose"]]
+    assert (seeds >= 2).all(), "a paired interval needs two seeds of the compared cells"
+    if (seeds < 3).any():  # issue 10 asks for 3: until then the README must call the ablation unfinished
+        readme = (ROOT / "README.md").read_text()
+        heading = next(line for line in readme.splitlines() if line.startswith("### The ablation"))
+        assert "in progress" in heading, heading
     assert set(summary.paired["reference"]) == {"motionbert-style", "scratch (P+F)"}
 
 
