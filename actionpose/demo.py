@@ -50,6 +50,7 @@ def export_run(src: Path, dest: Path, name: str, started_from: str | None = None
     tensors, meta = load_checkpoint(src)
     keep = {k: v for k, v in tensors.items() if not k.startswith("optim.")}
     meta = {**meta, "optim": None, "exported_as": name, "trained_on": (meta.get("data") or {}).get("path", "")}
+    meta["data"] = _without_trainer_paths(meta.get("data") or {})
     if started_from and meta.get("started_from"):
         meta["started_from"] = {**meta["started_from"], "run": started_from}
     save_checkpoint(dest, keep, meta)
@@ -60,6 +61,18 @@ def export_run(src: Path, dest: Path, name: str, started_from: str | None = None
     cfg.data.path = ""
     save_yaml(cfg, dest / "config.yaml")
     return dest
+
+
+def _without_trainer_paths(data: dict) -> dict:
+    """The data record of a shipped checkpoint with the trainer's folders reduced to file names: the
+    user's clone has neither the trainer's disk nor its relative layout."""
+    src = str(data.get("source_path") or "")
+    if not src:
+        return data
+    out = {**data, "source_path": Path(src).name}
+    if isinstance(data.get("issues"), list):
+        out["issues"] = [str(i).replace(src.rstrip("/") + "/", "") for i in data["issues"]]
+    return out
 
 
 def build_demo(out: Path, pretrain_steps: int = DEMO_PRETRAIN_STEPS, finetune_steps: int = DEMO_FINETUNE_STEPS,

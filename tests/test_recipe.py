@@ -234,3 +234,13 @@ def test_finetune_has_its_own_learning_rate_and_distils_the_embedding(tmp_path):
     import json
     meta = json.loads((tmp_path / "f" / "checkpoint.json").read_text())
     assert meta["started_from"]["run"] == str(tmp_path / "p") and len(meta["started_from"]["checkpoint_sha256"]) == 64
+
+
+def test_shipping_strips_the_trainers_data_folders():
+    from actionpose.demo import _without_trainer_paths
+    rec = {"source_path": "../shared/data/bandai-namco", "clips": 3076,
+           "issues": ["../shared/data/bandai-namco/Bandai-Namco-Research-Motiondataset-1.tar.xz: x.json skipped"]}
+    out = _without_trainer_paths(rec)
+    assert out == {"source_path": "bandai-namco", "clips": 3076,
+                   "issues": ["Bandai-Namco-Research-Motiondataset-1.tar.xz: x.json skipped"]}
+    assert _without_trainer_paths({"clips": 1}) == {"clips": 1}
