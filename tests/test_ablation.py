@@ -192,6 +192,7 @@ def test_killed_ablation_resumes_to_the_same_summary(tmp_path):
     assert proc.returncode == -9, proc.stderr[-2000:]
     assert json.loads((target / "checkpoint.json").read_text())["step"] == 2
     assert not (target / "ablation_cell.json").exists()
+    assert (target.parent / ".running").exists()  # the killed process's claim, now stale
     assert (out / BASELINE / "seed0" / "finetune" / "ablation_cell.json").exists()  # finished before the kill
     assert not (out / "summary.json").exists()
 
@@ -200,6 +201,7 @@ def test_killed_ablation_resumes_to_the_same_summary(tmp_path):
     assert any("[actionpose seed 0] pretrain resuming at step 2 of 4" in line for line in logs), logs
     assert not any(BASELINE + " seed 0" in line for line in logs)  # finished cells are skipped
     assert _values(resumed) == _values(full)  # bit-exact
+    assert not list(out.rglob(".running"))
     assert resumed["paired"] == full["paired"]
 
     # A third run does nothing and rewrites the same summary; different budgets are refused.
@@ -221,6 +223,39 @@ def test_killed_ablation_resumes_to_the_same_summary(tmp_path):
     with pytest.raises(ValueError, match=r"ablation_spec.json: this folder holds a different ablation: "
                                          r"identity.finetune_steps = 3 \(this command: 5\)"):
         run_ablation(_spec(out, finetune_steps=5))
+
+
+def test_cells_claimed_by_a_live_process_are_skipped_and_stale_claims_taken_over(tmp_path):
+    import socket
+    from actionpose.ablation.claim import CLAIM_NAME, _start_ticks, claim, holder
+    spec = _spec(tmp_path / "o", cells=[SCRATCH_F])
+    d0 = tmp_path / "o" / "scratch-F" / "seed0"
+    d0.mkdir(parents=True)
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        (d0 / CLAIM_NAME).write_text(json.dumps({"pid": other.pid, "host": socket.gethostname(),
+                                                 "start": _start_ticks(other.pid)}))
+        logs: list[str] = []
+        s = run_ablation(spec, log=logs.append)
+        assert [(r["cell"], r["seed"]) for r in s["rows"]] == [(SCRATCH_F, 1)]
+        assert f"[{SCRATCH_F} seed 0] skipped: process {other.pid} is running it" in logs
+        assert (d0 / CLAIM_NAME).exists() and not (d0.parent / "seed1" / CLAIM_NAME).exists()
+    finally:
+        other.kill()
+        other.wait()
+    # its process gone, the claim is stale: the same command now trains the cell
+    s = run_ablation(spec)
+    assert [(r["cell"], r["seed"]) for r in s["rows"]] == [(SCRATCH_F, 0), (SCRATCH_F, 1)]
+    assert not (d0 / CLAIM_NAME).exists()
+    # a live pid that started after the claim was written is a recycled pid, not the holder
+    (d0 / CLAIM_NAME).write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "start": -1}))
+    assert holder(d0) is None
+    with claim(d0) as first:
+        assert first and holder(d0)["pid"] == os.getpid()
+        with claim(d0) as second:
+            assert not second
+        assert (d0 / CLAIM_NAME).exists()  # the refused claim did not remove the holder's file
+    assert not (d0 / CLAIM_NAME).exists()
 
 
 @pytest.mark.slow

@@ -5,12 +5,14 @@ Layout under `out` (S = a sweep setting's folder, only in sweep mode):
     ablation_spec.json                    budgets, preset, data, overrides: a re-run must match
     [S/]<cell>/seed<k>/pretrain/          a normal run folder (+ ablation_cell.json when finished)
     [S/]<cell>/seed<k>/finetune/          a normal run folder (+ eval.json, ablation_cell.json)
+    [S/]<cell>/seed<k>/.running           the claim of the process training it (claim.py)
     summary.json / .md / .csv             (sweep: sweep.json / .md / .csv)
 
 Every stage is trained with `resume=True`: a folder holding a checkpoint continues exactly where it
 stopped (the training loop's determinism makes that bit-identical to an uninterrupted run); a stage
 holding `ablation_cell.json` is finished and skipped. The schedule of each stage is its own step
-budget (warm-up + cosine), so a cell's result never depends on machine load.
+budget (warm-up + cosine), so a cell's result never depends on machine load. Several processes
+may run the same command into one --out: each trains the cells no other live process has claimed.
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ from ..config import _merge, config_hash
 from ..evaluate import evaluate
 from ..train.checkpoint import atomic_write_text
 from ..train.runs import read_metrics
+from .claim import claim, holder
 from .protocol import (
     BASELINE,
     SCRATCH_F,
@@ -508,7 +511,12 @@ def run_ablation(spec: AblationSpec, progress: bool = False, log: Log | None = N
         return {"estimate": est}
     for seed in spec.seeds:
         for plan in plans:
-            run_cell(spec, plan, seed, data, progress=progress, log=log)
+            with claim(Path(spec.out) / plan.folder / f"seed{seed}") as mine:
+                if mine:
+                    run_cell(spec, plan, seed, data, progress=progress, log=log)
+                elif log:
+                    log(f"[{plan.name}{' @ ' + plan.setting if plan.setting else ''} seed {seed}] skipped: "
+                        f"process {(holder(Path(spec.out) / plan.folder / f'seed{seed}') or {}).get('pid', '?')} is running it")
     summary = build_summary(finished_rows(spec), spec_rec, mode=spec.mode, per_action=finished_per_action(spec))
     write_summary(spec.out, summary)
     return summary
