@@ -208,6 +208,23 @@ def test_ablation_notebook_reads_committed_results_and_never_trains():
     assert set(summary.paired["reference"]) == {"motionbert-style", "scratch (P+F)"}
 
 
+def test_readme_ablation_tables_come_from_the_committed_summary(tmp_path):
+    """The README's two ablation tables are exactly what benchmarks/readme_ablation.py writes from
+    the committed summary.json; a number typed by hand (or a stale table) fails here."""
+    import subprocess
+    import sys
+    tool = ROOT / "benchmarks" / "readme_ablation.py"
+    summary = ROOT / "benchmarks" / "results" / "ablation" / "summary.json"
+    ok = subprocess.run([sys.executable, str(tool), str(summary), "--check"], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    stale = tmp_path / "README.md"
+    stale.write_text((ROOT / "README.md").read_text().replace("<!-- ablation-table:start -->\n|",
+                                                              "<!-- ablation-table:start -->\n| edited", 1))
+    bad = subprocess.run([sys.executable, str(tool), str(summary), "--readme", str(stale), "--check"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 1 and "differ" in bad.stderr
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_runs(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     if path.name in NEEDS_DEMO:
