@@ -38,6 +38,10 @@ class ModelConfig:
     attention: str = "sdpa"  # "sdpa" | "manual"
     compile: bool = False  # torch.compile the backbone
     embed_hidden: int = 256  # motion-embedding MLP hidden width
+    # How the motion-embedding head pools rep [B, T, J, D_rep]: "mean" over frames and joints (D_rep
+    # features), or "joints": over frames only, the J joints' features concatenated (J*D_rep, the
+    # layout of MotionBERT's action head), which keeps which joint moved (left vs right hand).
+    embed_pool: str = "mean"
 
 
 MODEL_PRESETS: dict[str, dict[str, Any]] = {
@@ -306,6 +310,7 @@ ANGLE_RANGE = Rule("a (low, high) pair of degrees with low <= high", lo=-360, hi
 FIELD_RULES: dict[str, Rule] = {
     "model.init": _choice("reference", "torch"),
     "model.attention": _choice("sdpa", "manual"),
+    "model.embed_pool": _choice("mean", "joints"),
     "model.mlp_ratio": POSITIVE,
     "noise.conf_scale": POSITIVE,
     "noise.lowfreq_knots": NON_NEGATIVE,  # fewer than 2 knots: no low-frequency drift

@@ -46,6 +46,30 @@ def test_lifter_output_shapes_and_unit_embedding():
     assert "motion_emb" not in build_lifter(small_cfg(), text_dim=None)(torch.randn(1, 5, 17, 3))
 
 
+def test_joint_pooling_head_keeps_which_joint_moved():
+    """embed_pool="joints": frames averaged per joint, joints concatenated (J*D_rep inputs); a padded
+    clip embeds like its real frames; swapping two joints' features changes the embedding, which a
+    mean over joints cannot see."""
+    torch.manual_seed(0)
+    lifter = build_lifter(small_cfg(embed_hidden=16, embed_pool="joints"), text_dim=10).eval()
+    head = lifter.motion_head
+    assert head.fc1.in_features == 17 * 48
+    rep = torch.randn(2, 9, 17, 48)
+    manual = torch.nn.functional.normalize(head.fc2(torch.nn.functional.gelu(head.fc1(rep.mean(1).flatten(1)))), dim=-1)
+    assert torch.allclose(head(rep), manual, atol=1e-6)
+    padded = torch.cat([rep, rep[:, -1:].expand(2, 4, 17, 48) * 0 + 7.0], dim=1)  # 4 junk frames
+    fv = torch.cat([torch.ones(2, 9), torch.zeros(2, 4)], dim=1)
+    assert torch.allclose(head(padded, fv), head(rep), atol=1e-6)
+    swapped = rep.clone()
+    swapped[:, :, [13, 16]] = rep[:, :, [16, 13]]  # left and right wrist features exchanged
+    assert (head(swapped) - head(rep)).abs().max() > 1e-3
+    mean_head = build_lifter(small_cfg(embed_hidden=16), text_dim=10).eval().motion_head
+    assert mean_head.fc1.in_features == 48
+    assert torch.allclose(mean_head(swapped), mean_head(rep), atol=1e-6)
+    with pytest.raises(ValueError, match="model.embed_pool = 'max'"):
+        build_lifter(small_cfg(embed_pool="max"), text_dim=10)
+
+
 def test_variable_length_and_maxlen_error():
     torch.manual_seed(0)
     model = DSTformer(**SMALL).eval()

@@ -17,26 +17,33 @@ BACKBONE_PREFIX = "backbone."
 class MotionEmbeddingHead(nn.Module):
     """rep `[B, T, J, D_rep]` → unit-norm motion embedding `[B, D_text]`.
 
-    Mean over real frames and all joints (masked joints are not excluded: the backbone has already
-    mixed information across tokens; padding frames are, so a padded clip embeds like the clip), then
-    Linear → GELU → Linear, then L2 normalisation — in fp32 even under bf16 autocast (a unit vector
-    compared by cosine to fixed text embeddings needs the precision).
+    Mean over real frames (padding frames are excluded, so a padded clip embeds like the clip), and
+    with `pool="mean"` over all joints too (`[B, D_rep]`), with `pool="joints"` not: the joints'
+    features are concatenated (`[B, J*D_rep]`). Masked joints are not excluded (the backbone has
+    already mixed information across tokens). Then Linear → GELU → Linear, then L2 normalisation —
+    in fp32 even under bf16 autocast (a unit vector compared by cosine to fixed text embeddings needs
+    the precision).
     """
 
-    def __init__(self, dim_rep: int, hidden: int, dim_text: int):
+    def __init__(self, dim_rep: int, hidden: int, dim_text: int, pool: str = "mean", num_joints: int = 17):
         super().__init__()
-        self.fc1 = nn.Linear(dim_rep, hidden)
+        if pool not in ("mean", "joints"):
+            raise ValueError(f"model.embed_pool = {pool!r}: expected 'mean' or 'joints'")
+        self.pool = pool
+        self.fc1 = nn.Linear(dim_rep * (num_joints if pool == "joints" else 1), hidden)
         self.fc2 = nn.Linear(hidden, dim_text)
 
     def forward(self, rep: torch.Tensor, frame_valid: torch.Tensor | None = None) -> torch.Tensor:
         """rep `[B, T, J, D_rep]`, frame_valid `[B, T]` (None = all real) → `[B, D_text]`."""
         with torch.autocast(rep.device.type, enabled=False):
             rep = rep.float()
+            # the "mean" expressions are kept as they were so that earlier runs reproduce bit-exactly
             if frame_valid is None:
-                pooled = rep.mean(dim=(1, 2))
+                pooled = rep.mean(dim=(1, 2)) if self.pool == "mean" else rep.mean(dim=1).flatten(1)
             else:
                 w = frame_valid.to(rep.device, torch.float32)  # [B, T]
-                pooled = (rep.mean(dim=2) * w[..., None]).sum(1) / w.sum(1, keepdim=True).clamp(min=1.0)
+                per_t = rep.mean(dim=2) if self.pool == "mean" else rep.flatten(2)  # [B, T, D_rep or J*D_rep]
+                pooled = (per_t * w[..., None]).sum(1) / w.sum(1, keepdim=True).clamp(min=1.0)
             return F.normalize(self.fc2(F.gelu(self.fc1(pooled))), dim=-1)
 
 
@@ -45,7 +52,7 @@ class Lifter(nn.Module):
     when the model has an embedding head, `motion_emb [B, D_text]` (unit norm)."""
 
     def __init__(self, backbone: DSTformer, text_dim: int | None = None, embed_hidden: int = 256,
-                 init: str = "reference"):
+                 init: str = "reference", embed_pool: str = "mean"):
         super().__init__()
         self.backbone = backbone
         self.motion_head = None
@@ -54,7 +61,8 @@ class Lifter(nn.Module):
                 raise ValueError(f"Lifter text_dim = {text_dim!r}: expected a positive integer or None")
             if not isinstance(embed_hidden, int) or embed_hidden <= 0:
                 raise ValueError(f"model.embed_hidden = {embed_hidden!r}: expected a positive integer")
-            self.motion_head = MotionEmbeddingHead(backbone.dim_rep, embed_hidden, text_dim)
+            self.motion_head = MotionEmbeddingHead(backbone.dim_rep, embed_hidden, text_dim, embed_pool,
+                                                   backbone.num_joints)
             if init == "reference":  # same recipe as the backbone's Linear layers
                 for m in self.motion_head.modules():
                     if isinstance(m, nn.Linear):
@@ -83,7 +91,7 @@ def build_lifter(model_cfg, text_dim: int | None = None) -> Lifter:
     """Build a `Lifter` from a `ModelConfig`; `model_cfg.compile` compiles the backbone in place
     (`nn.Module.compile`, so parameter names keep no `_orig_mod.` prefix)."""
     backbone = dstformer_from_config(model_cfg)
-    lifter = Lifter(backbone, text_dim, model_cfg.embed_hidden, model_cfg.init)
+    lifter = Lifter(backbone, text_dim, model_cfg.embed_hidden, model_cfg.init, model_cfg.embed_pool)
     if model_cfg.compile:
         lifter.backbone.compile()
     return lifter
