@@ -1,6 +1,9 @@
-"""Copy an ablation folder's results into `benchmarks/results/ablation/` for committing.
+"""Copy an ablation (or sweep) folder's results into `benchmarks/results/<dest>/` for committing.
 
-    .venv/bin/python benchmarks/collect_ablation.py OUT        # OUT: the --out folder of `actionpose ablate`
+    .venv/bin/python benchmarks/collect_ablation.py OUT [--dest ablation]   # OUT: the --out of `actionpose ablate`
+
+A sweep folder (`ablate --sweep`) gives `sweep.*` instead of `summary.*`; use another --dest for it
+(e.g. `--dest sweep`).
 
 Copies the summary (`summary.json/.md/.csv`, `summary_paired.csv`, `summary_per_action.csv`),
 `ablation_spec.json`, and under `cells/` each finished stage's `ablation_cell.json` and
@@ -18,20 +21,23 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DEST = ROOT / "benchmarks" / "results" / "ablation"
-SUMMARY = ("summary.json", "summary.md", "summary.csv", "summary_paired.csv", "summary_per_action.csv",
-           "ablation_spec.json")
+RESULTS = ROOT / "benchmarks" / "results"
+TABLES = (".json", ".md", ".csv", "_paired.csv", "_per_action.csv")
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("out", help="the --out folder of `actionpose ablate`")
+    ap.add_argument("--dest", default="ablation", help="folder under benchmarks/results/, or an absolute path (default: ablation)")
     args = ap.parse_args(argv)
     out = Path(args.out)
-    if not (out / "summary.json").exists():
+    stem = "sweep" if (out / "sweep.json").exists() else "summary"
+    if not (out / f"{stem}.json").exists():
         print(f"error: {out / 'summary.json'}: missing (run `actionpose ablate ... --out {out}` first)")
         return 2
-    for name in SUMMARY:
+    DEST = Path(args.dest) if Path(args.dest).is_absolute() else RESULTS / args.dest
+    DEST.mkdir(parents=True, exist_ok=True)
+    for name in [stem + t for t in TABLES] + ["ablation_spec.json"]:
         if (out / name).exists():
             shutil.copy2(out / name, DEST / name)
     cells = DEST / "cells"

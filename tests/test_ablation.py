@@ -411,3 +411,31 @@ def test_pretraining_curve_and_cli(tmp_path, capsys):
     assert main(["ablate", "--pretrain-steps", "2", "--finetune-steps", "2", "--out", str(tmp_path / "x"),
                  "--set", "train.seed=3"]) == 2
     assert "train.seed is set by the ablation itself" in capsys.readouterr().err
+
+
+def test_collect_copies_records_and_tables_never_checkpoints(tmp_path):
+    """benchmarks/collect_ablation.py: a sweep folder's sweep.* tables + spec, and per finished stage
+    its record, config and (pretraining) metrics; checkpoints and unfinished stages stay behind."""
+    tool = Path(__file__).resolve().parents[1] / "benchmarks" / "collect_ablation.py"
+    out = tmp_path / "out"
+    done = out / "setting-x" / "actionpose" / "seed0" / "pretrain"
+    busy = out / "base" / "motionbert-style" / "seed0" / "pretrain"
+    for d in (done, busy):
+        d.mkdir(parents=True)
+        for name in ("config.yaml", "metrics.jsonl", "checkpoint.safetensors"):
+            (d / name).write_text(name)
+    (done / "ablation_cell.json").write_text("{}")
+    for name in ("sweep.json", "sweep.md", "sweep_paired.csv", "ablation_spec.json"):
+        (out / name).write_text(name)
+    dest = tmp_path / "dest"
+    proc = subprocess.run([sys.executable, str(tool), str(out), "--dest", str(dest)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    got = sorted(str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file())
+    assert got == ["ablation_spec.json", "cells/setting-x/actionpose/seed0/pretrain/ablation_cell.json",
+                   "cells/setting-x/actionpose/seed0/pretrain/config.yaml",
+                   "cells/setting-x/actionpose/seed0/pretrain/metrics.jsonl", "sweep.json", "sweep.md",
+                   "sweep_paired.csv"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    bad = subprocess.run([sys.executable, str(tool), str(empty), "--dest", str(dest)], capture_output=True, text=True)
+    assert bad.returncode == 2 and "summary.json: missing" in bad.stdout
