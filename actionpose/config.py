@@ -507,9 +507,15 @@ def _flatten(d: dict, prefix: str = "") -> dict:
     return out
 
 
+# Keys added after runs (and committed ablation records) existed, with the default that reproduces
+# what those runs computed: hashed only when set to something else, so older hashes stay valid.
+_HASHED_WHEN_SET: dict[str, Any] = {"model.embed_pool": "mean"}
+
+
 def config_hash(cfg: RunConfig) -> str:
     """Hash of everything that determines the computation (budget/logging keys excluded)."""
-    flat = {k: v for k, v in _flatten(to_dict(cfg)).items() if k not in _RESUME_FREE}
+    flat = {k: v for k, v in _flatten(to_dict(cfg)).items()
+            if k not in _RESUME_FREE and not (k in _HASHED_WHEN_SET and v == _HASHED_WHEN_SET[k])}
     return hashlib.sha256(json.dumps(flat, sort_keys=True).encode()).hexdigest()[:16]
 
 

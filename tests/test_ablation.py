@@ -117,6 +117,42 @@ def test_stage_learning_rates_reach_their_stage_only():
         _spec("o", pretrain_steps=40, finetune_steps=7, finetune_lr=0.0)
 
 
+def test_head_keys_change_only_the_cells_with_the_head():
+    """`--set model.embed_pool=joints` changes the text/one-hot cells; the scratch and
+    motionbert-style cells (no embedding head) keep their config hashes, so their finished records
+    stay valid in an ablation that differs only in the head."""
+    from actionpose.ablation.runner import finetune_overrides, pretrain_overrides
+    from actionpose.api import finetune_config, pretrain_config
+    from actionpose.config import _merge, config_hash
+    plain = _spec("o", pretrain_steps=40, finetune_steps=7, cells=None)
+    pooled = _spec("o", pretrain_steps=40, finetune_steps=7, cells=None,
+                   overrides=_merge(OVER, {"model": {"embed_pool": "joints"}}))
+    plans = {p.name: p for p in plan_cells(plain)}
+    for name in ("motionbert-style", "actionpose", "onehot"):
+        h = [config_hash(pretrain_config("tiny", name, pretrain_overrides(s, plans[name], 0))) for s in (plain, pooled)]
+        assert (h[0] == h[1]) == (name == "motionbert-style"), name
+    cfg = pretrain_config("tiny", "actionpose", pretrain_overrides(pooled, plans["actionpose"], 0))
+    assert cfg.model.embed_pool == "joints"
+    for name in (SCRATCH_F, SCRATCH_PF):
+        h = [config_hash(finetune_config("scratch", finetune_overrides(s, plans[name], 0), "tiny")) for s in (plain, pooled)]
+        assert h[0] == h[1], name
+    assert finetune_overrides(pooled, plans["actionpose"], 0)["model"]["embed_pool"] == "joints"
+    assert "embed_pool" not in finetune_overrides(pooled, plans[BASELINE], 0)["model"]
+
+
+def test_committed_records_match_the_current_config_hashes():
+    """Each committed finished stage's config.yaml still hashes to the config_hash its record holds
+    (a config field added later must not invalidate finished cells: it is hashed only when set)."""
+    from actionpose.config import config_hash
+    from actionpose.train.runs import load_run_config
+    cells = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "ablation" / "cells"
+    recs = sorted(cells.rglob("ablation_cell.json"))
+    if not recs:
+        pytest.skip("no committed ablation cells")
+    for rec in recs:
+        assert config_hash(load_run_config(rec.parent)) == json.loads(rec.read_text())["config_hash"], rec
+
+
 def test_requirement_reads_action_top1_when_labels_carry_a_style():
     from actionpose.ablation.curve import COLUMNS, curve_markdown
     rows = [{"variant": "actionpose", "step": s, "top1_pct": t, "content_top1_pct": c}

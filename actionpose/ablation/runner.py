@@ -47,6 +47,7 @@ DONE_NAME = "ablation_cell.json"
 SPEC_FORMAT = "actionpose.ablation.spec/1"
 # Keys fine-tuning always sets itself (alignment off, masks off): user overrides never reach them.
 _FINETUNE_LOCKED = {"align": ("enabled",), "mask": ("joint_prob", "frame_prob", "part_prob", "window_prob")}
+_HEAD_KEYS = ("embed_hidden", "embed_pool")  # model keys of the motion-embedding head only
 Log = Callable[[str], None]
 
 
@@ -169,11 +170,28 @@ def _stage_method(spec: AblationSpec, variant: str, method: dict) -> dict:
     A variant without alignment ignores a setting's `align.*` and `loss.w_align` keys (they cannot
     change what it computes), so e.g. a `loss.w_align` sweep shares one baseline across settings."""
     keys = variant_keys(variant)
-    if keys.get("align", {}).get("enabled") is False:
-        method = {k: v for k, v in method.items() if k != "align"}
+    common = spec.overrides
+    if not _aligns(variant):
+        method = _without_head_keys({k: v for k, v in method.items() if k != "align"})
         if isinstance(method.get("loss"), dict):
             method["loss"] = {k: v for k, v in method["loss"].items() if k != "w_align"}
-    return _merge(_merge(spec.overrides, method), keys)
+        common = _without_head_keys(common)
+    return _merge(_merge(common, method), keys)
+
+
+def _aligns(variant: str | None) -> bool:
+    """Whether the variant's pretraining has the alignment (and so the motion-embedding head)."""
+    return variant is not None and variant_keys(variant).get("align", {}).get("enabled") is not False
+
+
+def _without_head_keys(over: dict) -> dict:
+    """`over` without the motion-embedding head's model keys: a model without the head computes the
+    same thing whatever they say, so e.g. `--set model.embed_pool=joints` leaves the scratch and
+    `motionbert-style` cells (and their config hashes) as they were."""
+    if not isinstance(over.get("model"), dict):
+        return over
+    model = {k: v for k, v in over["model"].items() if k not in _HEAD_KEYS}
+    return {**{k: v for k, v in over.items() if k != "model"}, **({"model": model} if model else {})}
 
 
 def _every(steps: int, points: int) -> int:
@@ -204,7 +222,8 @@ def finetune_overrides(spec: AblationSpec, plan: CellPlan, seed: int) -> dict:
                         "ckpt_every": min(1000, _every(plan.finetune_steps, 10))}}
     if spec.finetune_lr is not None:
         budget["optim"] = {"lr": float(spec.finetune_lr)}
-    return _merge(_strip_locked(spec.overrides), budget)
+    common = _strip_locked(spec.overrides if _aligns(plan.variant) else _without_head_keys(spec.overrides))
+    return _merge(common, budget)
 
 
 def stage_dir(out: Path, plan: CellPlan, seed: int, stage: str) -> Path:
