@@ -13,6 +13,7 @@
 #   BATCH [32] clips per step                            SEEDS [3] seeds of the five main cells
 #   CURVE [1]  first write the pretraining curve (recognition top-1 and MPJPE vs step) under OUT-curve
 #   REDUCED [0] =1: a smoke version (P=200, F=100, 1 seed, no curve) to check the setup in minutes
+#   POOL [joints] model.embed_pool of every cell (the CPU ablation's head: frames pooled per joint)
 #   AP [actionpose] the CLI to call (e.g. .venv/bin/actionpose)
 #
 # Expected wall time (estimated, not yet measured on a GPU): training a lite step of 32 x 243-frame
@@ -35,7 +36,8 @@ if [ "${REDUCED:-0}" = 1 ]; then
   P=200 F=100 SEEDS=1 CURVE=0 OUT=${OUT}-reduced
 fi
 
-COMMON=(--preset lite --device cuda --batch-size "$BATCH" --pretrain-data "$DATA" --no-progress)
+COMMON=(--preset lite --device cuda --batch-size "$BATCH" --pretrain-data "$DATA" --set "model.embed_pool=${POOL:-joints}"
+        --no-progress)
 BUDGET=(--pretrain-steps "$P" --finetune-steps "$F")
 
 if [ "$CURVE" = 1 ]; then

@@ -475,3 +475,28 @@ def test_collect_copies_records_and_tables_never_checkpoints(tmp_path):
     empty.mkdir()
     bad = subprocess.run([sys.executable, str(tool), str(empty), "--dest", str(dest)], capture_output=True, text=True)
     assert bad.returncode == 2 and "summary.json: missing" in bad.stdout
+
+
+def test_gpu_protocol_script_issues_valid_commands(tmp_path):
+    """benchmarks/ablation_gpu.sh (never run here: no GPU) calls the CLI with arguments its parser
+    accepts: the curve, the five main cells with 3 seeds, then the mask cells; lite preset on CUDA."""
+    import shlex
+    from actionpose.cli import build_parser
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "ablation_gpu.sh"
+    calls = tmp_path / "calls.txt"
+    fake = tmp_path / "fake_ap"
+    fake.write_text(f'#!/usr/bin/env bash\nprintf "%q " "$@" >> {calls}\necho >> {calls}\n')
+    fake.chmod(0o755)
+    proc = subprocess.run(["bash", str(script), "prepared/bandai", str(tmp_path / "out")], capture_output=True,
+                          text=True, env=dict(os.environ, AP=str(fake)))
+    assert proc.returncode == 0, proc.stderr
+    lines = [shlex.split(line) for line in calls.read_text().splitlines() if line.strip()]
+    assert [a[0] for a in lines] == ["ablate-curve", "ablate", "ablate"]
+    parser = build_parser()
+    parsed = [parser.parse_args(a) for a in lines]
+    for ns in parsed:
+        assert ns.preset == "lite" and ns.device == "cuda" and ns.batch_size == 32
+        assert "model.embed_pool=joints" in ns.set and ns.pretrain_data == "prepared/bandai"
+    assert parsed[1].pretrain_steps == 6000 and parsed[1].finetune_steps == 3000 and parsed[1].seeds == "3"
+    assert parsed[1].variants == "scratch,motionbert-style,actionpose,onehot"
+    assert parsed[2].seeds == "0," and parsed[2].variants == "no-part-mask,no-window-mask"
