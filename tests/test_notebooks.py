@@ -136,6 +136,16 @@ def _claims_06(f):
         else:
             assert v["word"].startswith("no difference"), "an interval containing 0 is called a difference"
     assert f["requirement_met"] == (bool(f["actionpose_top1_pct"]) and min(f["actionpose_top1_pct"]) >= 50)
+    # "Before the comparison": the mean-pool run stayed below 50 %, and it differs from this run only in the head
+    heads = f["head_table"]
+    if not example and "mean (earlier run)" in set(heads["head"]):
+        mean_ap = heads[(heads["head"] == "mean (earlier run)") & (heads["cell"] == "actionpose")]
+        assert mean_ap["action top-1 after pretraining (%)"].iloc[0] < 50
+        a, b = (json.loads((ROOT / "benchmarks" / "results" / d / "summary.json").read_text())
+                for d in ("ablation", "ablation-mean-pool"))
+        assert {k: v for k, v in a["budgets"].items() if k != "overrides"} == \
+            {k: v for k, v in b["budgets"].items() if k != "overrides"}
+        assert a["budgets"]["overrides"] == {"model": {"embed_pool": "joints"}} and b["budgets"]["overrides"] == {}
 
 
 CLAIMS = {"01_data.ipynb": _claims_01, "06_ablation.ipynb": _claims_06, "02_synthesis.ipynb": _claims_02, "03_masking.ipynb": _claims_03,
