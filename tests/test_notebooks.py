@@ -18,6 +18,7 @@ import re
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 nbformat = pytest.importorskip("nbformat")
@@ -137,7 +138,7 @@ def _claims_06(f):
             assert v["word"].startswith("no difference"), "an interval containing 0 is called a difference"
     assert f["requirement_met"] == (bool(f["actionpose_top1_pct"]) and min(f["actionpose_top1_pct"]) >= 50)
     # "Before the comparison": the mean-pool run stayed below 50 %, and it differs from this run only in the head
-    heads = f["head_table"]
+    heads = pd.DataFrame(f["head_table"])
     if not example and "mean (earlier run)" in set(heads["head"]):
         mean_ap = heads[(heads["head"] == "mean (earlier run)") & (heads["cell"] == "actionpose")]
         assert mean_ap["action top-1 after pretraining (%)"].iloc[0] < 50
