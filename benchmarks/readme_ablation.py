@@ -64,10 +64,10 @@ def paired_table(summary: dict) -> str:
 
 def fill(readme: str, summary: dict) -> str:
     for name, table in (("ablation-table", cell_table(summary)), ("ablation-paired", paired_table(summary))):
-        pat = re.compile(rf"(<!-- {name}:start -->\n).*?(\n<!-- {name}:end -->)", re.S)
+        pat = re.compile(rf"(<!-- {name}:start -->\n).*?(<!-- {name}:end -->)", re.S)
         if not pat.search(readme):
             raise ValueError(f"README: no <!-- {name}:start --> ... <!-- {name}:end --> block")
-        readme = pat.sub(lambda m: m.group(1) + table + m.group(2), readme)
+        readme = pat.sub(lambda m: m.group(1) + table + "\n" + m.group(2), readme)
     return readme
 
 
