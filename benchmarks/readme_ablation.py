@@ -14,16 +14,10 @@ import re
 import sys
 from pathlib import Path
 
+from actionpose.ablation.report import _pm  # the summary.md cell format, one owner
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SUMMARY = ROOT / "benchmarks" / "results" / "ablation" / "summary.json"
-
-
-def _pm(stat: dict, digits: int) -> str:
-    if not stat or stat.get("mean") is None:
-        return "—"
-    if stat.get("sd") is None:
-        return f"{stat['mean']:.{digits}f}"
-    return f"{stat['mean']:.{digits}f} ± {stat['sd']:.{digits}f}"
 
 
 def _signed(v: float | None) -> str:
@@ -45,7 +39,7 @@ def cell_table(summary: dict) -> str:
     for a in summary["aggregate"]:
         lines.append(f"| {a['cell']} | {', '.join(str(s) for s in a['seeds'])} | {_pm(a['mpjpe_mm'], 1)} | "
                      f"{_pm(a['p_mpjpe_mm'], 1)} | {_pm(a['mpjve_mm_per_frame'], 2)} | "
-                     f"{_pm(a.get('pretrain_content_top1_pct'), 1)} | {_pm(a.get('pretrain_top1_pct'), 1)} | "
+                     f"{_pm(a.get('pretrain_content_top1_pct') or {'mean': None}, 1)} | {_pm(a.get('pretrain_top1_pct') or {'mean': None}, 1)} | "
                      f"{a['pretrain_steps']} / {a['finetune_steps']} |")
     return "\n".join(lines)
 
