@@ -277,7 +277,8 @@ def cmd_ablate(args) -> int:
     spec = AblationSpec(pretrain_steps=args.pretrain_steps, finetune_steps=args.finetune_steps, out=Path(args.out),
                         seeds=parse_seeds(args.seeds), cells=args.variants, pretrain_data=args.pretrain_data or "",
                         target_data=args.target_data or "", preset=args.preset, overrides=_ablate_overrides(args),
-                        device=args.device, flip=args.flip, sweep=sweep, pretrain_lr=args.pretrain_lr,
+                        device=args.device, flip=args.flip, sweep=sweep, settings=args.setting or None,
+                        pretrain_lr=args.pretrain_lr,
                         finetune_lr=args.finetune_lr)
     summary = run_ablation(spec, progress=not args.no_progress, log=print, estimate_only=args.estimate_only)
     if not args.estimate_only:
@@ -435,6 +436,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="method-tuning mode: pretraining settings to compare (axes combine as a grid), scored "
                         "on a validation part of the fine-tuning data, never on the reported held-out takes")
     p.add_argument("--sweep-config", default=None, help="YAML {setting name: {config overrides}} for the sweep")
+    p.add_argument("--setting", action="append", default=[], metavar="NAME",
+                   help="run only this sweep setting (repeatable; e.g. more seeds of the chosen one); the "
+                        "summary still covers every finished cell")
     p.add_argument("--estimate-only", action="store_true", help="print the pending work and its estimated minutes")
     p.add_argument("--pretrain-budget", type=float, default=None, help=argparse.SUPPRESS)
     p.add_argument("--finetune-budget", type=float, default=None, help=argparse.SUPPRESS)

@@ -413,6 +413,21 @@ def test_sweep_scores_settings_on_the_validation_part_and_shares_the_baseline(tm
     cell = json.loads((out / "base" / BASELINE / "seed0" / "finetune" / "ablation_cell.json").read_text())
     assert cell["eval_header"]["sequences"] == min(2, len(sweep_val.evaluate))
     assert (out / "sweep.md").read_text().count("| loss.w_align=") >= 4 and not (out / "summary.json").exists()
+    # --setting: more seeds of one setting (and its baseline) only; the summary keeps every finished cell
+    more = run_ablation(_spec(out, sweep=settings, cells=["actionpose"], pretrain_steps=2, finetune_steps=2,
+                              seeds=[2], settings=["loss.w_align=1"]))
+    assert (out / "setting-loss.w_align=1" / "actionpose" / "seed2" / "finetune" / "ablation_cell.json").exists()
+    assert (out / "base" / BASELINE / "seed2" / "finetune" / "ablation_cell.json").exists()
+    assert not (out / "setting-loss.w_align=0.1" / "actionpose" / "seed2").exists()
+    seeds = {(r["setting"], r["cell"]): [] for r in more["rows"]}
+    for r in more["rows"]:
+        seeds[(r["setting"], r["cell"])].append(r["seed"])
+    assert sorted(seeds[("loss.w_align=1", "actionpose")]) == [0, 1, 2]
+    assert sorted(seeds[("loss.w_align=0.1", "actionpose")]) == [0, 1]
+    with pytest.raises(ValueError, match=r"--setting 'loss.w_align=3'.*'loss.w_align=0.1'"):
+        _spec(out, sweep=settings, settings=["loss.w_align=3"])
+    with pytest.raises(ValueError, match="needs --sweep"):
+        _spec(out, settings=["loss.w_align=1"])
 
 
 @pytest.mark.slow

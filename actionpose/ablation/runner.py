@@ -59,6 +59,8 @@ class AblationSpec:
     seeds / cells: which cells to run now (they select work; a later command may add more).
     overrides: config overrides for every cell (e.g. a smaller model in tests, a tuned setting).
     sweep: {setting name: overrides of the pretraining stage}; set -> method-tuning mode.
+    settings: which sweep settings to run now (None: all; like seeds and cells they select work,
+        e.g. more seeds of the chosen setting and its baseline, and are not part of the identity).
     """
 
     pretrain_steps: int
@@ -75,6 +77,7 @@ class AblationSpec:
     eval_max_sequences: int | None = None
     pretrain_val_points: int = 5  # validations per pretraining stage (the recognition/MPJPE curve)
     sweep: dict[str, dict] | None = None
+    settings: list[str] | None = None
     # Stage learning rates (None: the library's, 5e-4 pretraining / api.FINETUNE_LR fine-tuning). A
     # tiny model at batch 16 learns faster at 1e-3 (the demo recipe); one rate for every fine-tune keeps
     # the scratch and pretrained rows comparable.
@@ -93,6 +96,13 @@ class AblationSpec:
             v = getattr(self, name)
             if v is not None and not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
                 raise ValueError(f"--{name.replace('_', '-')} = {v!r}: expected a positive learning rate")
+        if self.settings is not None:
+            if not self.sweep:
+                raise ValueError("--setting selects sweep settings: it needs --sweep or --sweep-config")
+            unknown = [s for s in self.settings if s not in self.sweep]
+            if unknown or not self.settings:
+                raise ValueError(f"--setting {unknown[0] if unknown else ''!r}: not a setting of this sweep; "
+                                 "expected one of " + ", ".join(repr(k) for k in self.sweep))
 
     @property
     def mode(self) -> str:
@@ -522,7 +532,7 @@ def run_ablation(spec: AblationSpec, progress: bool = False, log: Log | None = N
     if spec.mode == "sweep":
         data = sweep_validation_data(data)
     spec_rec = check_spec(spec, data)
-    plans = plan_cells(spec)
+    plans = [p for p in plan_cells(spec) if spec.settings is None or p.setting in spec.settings]
     est = estimate(spec, data, plans)
     if log:
         log(format_estimate(est))
