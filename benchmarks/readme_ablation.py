@@ -1,10 +1,12 @@
 """Write the README's ablation tables from a committed summary.json (no numbers typed by hand).
 
-    python benchmarks/readme_ablation.py [SUMMARY_JSON] [--readme README.md] [--check]
+    python benchmarks/readme_ablation.py [SUMMARY_JSON] [--sweep SWEEP_JSON] [--readme README.md] [--check]
 
 Fills the blocks between `<!-- ablation-table:start/end -->` (per-cell mean ± sd) and
-`<!-- ablation-paired:start/end -->` (paired differences with their 95 % interval). `--check`
-exits 1 when the README differs from what the summary gives (tests use it).
+`<!-- ablation-paired:start/end -->` (paired differences with their 95 % interval), and, when the
+method-tuning sweep's results exist (default: benchmarks/results/ablation/sweep/sweep.json),
+`<!-- ablation-sweep:start/end -->` (per setting, its paired difference to motionbert-style and
+the declared choice). `--check` exits 1 when the README differs from what the results give (tests use it).
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from actionpose.ablation.report import _pm  # the summary.md cell format, one ow
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SUMMARY = ROOT / "benchmarks" / "results" / "ablation" / "summary.json"
+DEFAULT_SWEEP = ROOT / "benchmarks" / "results" / "ablation" / "sweep" / "sweep.json"
 
 
 def _signed(v: float | None) -> str:
@@ -56,8 +59,33 @@ def paired_table(summary: dict) -> str:
     return "\n".join(lines)
 
 
-def fill(readme: str, summary: dict) -> str:
-    for name, table in (("ablation-table", cell_table(summary)), ("ablation-paired", paired_table(summary))):
+def sweep_table(sweep: dict) -> str:
+    """One row per setting × text variant: validation errors, recognition, Δ to motionbert-style;
+    then the declared choice and its verdict (report.select_setting)."""
+    by = {(p["setting"], p["cell"], p["metric"]): p for p in sweep["paired"] if p["reference"] == "motionbert-style"}
+    lines = ["| setting | cell | seeds | MPJPE (mm) | P-MPJPE (mm) | action top-1 after pretraining (%) | "
+             "Δ MPJPE vs motionbert-style (mm) [95 % CI] | Δ P-MPJPE (mm) [95 % CI] |",
+             "|---|---|---|---|---|---|---|---|"]
+    for a in sweep["aggregate"]:
+        lines.append(f"| {a['setting']} | {a['cell']} | {', '.join(str(s) for s in a['seeds'])} | "
+                     f"{_pm(a['mpjpe_mm'], 1)} | {_pm(a['p_mpjpe_mm'], 1)} | "
+                     f"{_pm(a.get('pretrain_content_top1_pct') or {'mean': None}, 1)} | "
+                     f"{_delta(by.get((a['setting'], a['cell'], 'mpjpe_mm')))} | "
+                     f"{_delta(by.get((a['setting'], a['cell'], 'p_mpjpe_mm')))} |")
+    sel = sweep.get("selection") or {}
+    if sel.get("best"):
+        on = sel.get("selected_on_seeds")
+        lines += ["", f"Chosen by the declared criterion ({sel['criterion']}"
+                  + (f", over seed(s) {', '.join(map(str, on))}, the seeds every setting has" if on else "")
+                  + f"): `{sel['best']['cell']}` with `{sel['best']['setting']}`; {sel['verdict']}."]
+    return "\n".join(lines)
+
+
+def fill(readme: str, summary: dict, sweep: dict | None = None) -> str:
+    blocks = [("ablation-table", cell_table(summary)), ("ablation-paired", paired_table(summary))]
+    if sweep is not None:
+        blocks.append(("ablation-sweep", sweep_table(sweep)))
+    for name, table in blocks:
         pat = re.compile(rf"(<!-- {name}:start -->\n).*?(<!-- {name}:end -->)", re.S)
         if not pat.search(readme):
             raise ValueError(f"README: no <!-- {name}:start --> ... <!-- {name}:end --> block")
@@ -68,13 +96,21 @@ def fill(readme: str, summary: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("summary", nargs="?", default=str(DEFAULT_SUMMARY))
+    ap.add_argument("--sweep", default=str(DEFAULT_SWEEP), help="the sweep's sweep.json (skipped when absent)")
     ap.add_argument("--readme", default=str(ROOT / "README.md"))
     ap.add_argument("--check", action="store_true", help="exit 1 if the README is not what the summary gives")
     args = ap.parse_args(argv)
     summary = json.loads(Path(args.summary).read_text())
     path = Path(args.readme)
     old = path.read_text()
-    new = fill(old, summary)
+    sweep_path = Path(args.sweep)
+    sweep = json.loads(sweep_path.read_text()) if sweep_path.exists() else None
+    try:
+        new = fill(old, summary, sweep)
+    except ValueError as e:
+        print(f"{path}: {e}" if not str(e).startswith("README") else str(e).replace("README", str(path), 1),
+              file=sys.stderr)
+        return 2
     if args.check:
         if new != old:
             print(f"{path}: the ablation tables differ from {args.summary}; run benchmarks/readme_ablation.py",

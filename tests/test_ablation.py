@@ -515,3 +515,26 @@ def test_gpu_protocol_script_issues_valid_commands(tmp_path):
     assert parsed[1].pretrain_steps == 6000 and parsed[1].finetune_steps == 3000 and parsed[1].seeds == "3"
     assert parsed[1].variants == "scratch,motionbert-style,actionpose,onehot"
     assert parsed[2].seeds == "0," and parsed[2].variants == "no-part-mask,no-window-mask"
+
+
+def test_sweep_selection_uses_the_seeds_every_setting_has():
+    """A setting given extra seeds later is chosen on the shared seeds only; its verdict uses all of them."""
+    from actionpose.ablation.report import build_summary
+
+    def row(setting, cell, seed, mm):
+        return {"setting": setting, "cell": cell, "seed": seed, "mpjpe_mm": mm, "p_mpjpe_mm": mm / 2,
+                "pretrain_steps": 2, "finetune_steps": 2}
+    rows = [row("a", BASELINE, 0, 100.0), row("a", "actionpose", 0, 95.0),
+            row("b", BASELINE, 0, 100.0), row("b", "actionpose", 0, 97.0)]
+    # b's extra seeds are better (its own mean, 93 mm, would beat a's 95); on seed 0 alone (the shared seed) a still wins
+    rows += [row("b", BASELINE, s, 94.0 + s) for s in (1, 2)] + [row("b", "actionpose", s, 91.0) for s in (1, 2)]
+    sel = build_summary(rows, {}, mode="sweep")["selection"]
+    assert sel["selected_on_seeds"] == [0] and sel["best"]["setting"] == "a"
+    assert {(d["setting"], d["mpjpe_mm"]) for d in sel["scores_mm"]} == {("a", 95.0), ("b", 97.0)}
+    assert "too few seeds" in sel["verdict"] and sel["beats_baseline_beyond_noise"] is False
+    # once a has them too, b wins on the shared seeds and its 3-seed paired interval decides
+    rows += [row("a", "actionpose", s, 99.0) for s in (1, 2)] + [row("a", BASELINE, s, 94.0 + s) for s in (1, 2)]
+    sel = build_summary(rows, {}, mode="sweep")["selection"]
+    assert sel["selected_on_seeds"] == [0, 1, 2] and sel["best"]["setting"] == "b"
+    assert sel["vs_baseline"]["n"] == 3 and sel["vs_baseline"]["mean"] == pytest.approx(-4.0)
+    assert sel["beats_baseline_beyond_noise"] is True and "beats it beyond the seed noise" in sel["verdict"]

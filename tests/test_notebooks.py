@@ -234,6 +234,26 @@ def test_readme_ablation_tables_come_from_the_committed_summary(tmp_path):
     bad = subprocess.run([sys.executable, str(tool), str(summary), "--readme", str(stale), "--check"],
                          capture_output=True, text=True)
     assert bad.returncode == 1 and "differ" in bad.stderr
+    # the sweep block: filled from a sweep.json (a small one built here), then checked like the tables
+    from actionpose.ablation.report import build_summary
+    rows = [{"setting": st, "cell": c, "seed": k, "mpjpe_mm": mm + k, "p_mpjpe_mm": mm / 2, "pretrain_steps": 2,
+             "finetune_steps": 2, "pretrain_content_top1_pct": 50.0 if c == "actionpose" else None}
+            for st, c, mm in [("w=0.1", "motionbert-style", 100.0), ("w=0.1", "actionpose", 104.0),
+                              ("w=1", "motionbert-style", 100.0), ("w=1", "actionpose", 102.0)] for k in (0, 1)]
+    sweep = tmp_path / "sweep.json"
+    sweep.write_text(json.dumps(build_summary(rows, {}, mode="sweep")))
+    readme = tmp_path / "README_sweep.md"
+    readme.write_text((ROOT / "README.md").read_text() + "\n<!-- ablation-sweep:start -->\n<!-- ablation-sweep:end -->\n")
+    assert subprocess.run([sys.executable, str(tool), str(summary), "--sweep", str(sweep), "--readme", str(readme)],
+                          capture_output=True, text=True).returncode == 0
+    block = readme.read_text().split("<!-- ablation-sweep:start -->")[-1]
+    assert "| w=1 | actionpose | 0, 1 | 102.5 ± 0.7 | 51.0 ± 0.0 | 50.0 ± 0.0 | +2.0 [+2.0, +2.0] |" in block
+    assert "`actionpose` with `w=1`" in block and "does not beat it beyond the seed noise" in block
+    assert subprocess.run([sys.executable, str(tool), str(summary), "--sweep", str(sweep), "--readme", str(readme),
+                           "--check"], capture_output=True, text=True).returncode == 0
+    missing = subprocess.run([sys.executable, str(tool), str(summary), "--sweep", str(sweep), "--readme",
+                              str(stale), "--check"], capture_output=True, text=True)
+    assert missing.returncode != 0 and "ablation-sweep" in missing.stderr
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])

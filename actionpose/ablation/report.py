@@ -81,7 +81,7 @@ def build_summary(rows: list[dict], spec: dict, mode: str = "ablation", per_acti
                "data": {k: ident.get(k) for k in ("pretrain_data", "target_data", "data_fingerprints")},
                "interval": INTERVAL_METHOD, "rows": rows, "aggregate": aggregate, "paired": paired}
     if mode == "sweep":
-        summary["selection"] = select_setting(aggregate, paired)
+        summary["selection"] = select_setting(aggregate, paired, rows)
     summary["per_action"] = _per_action_means(per_action or [])
     return summary
 
@@ -96,13 +96,23 @@ def _per_action_means(per_action: list[dict]) -> list[dict]:
     return out.to_dict(orient="records")
 
 
-def select_setting(aggregate: list[dict], paired: list[dict]) -> dict:
-    """The sweep's declared choice: the text variant × setting with the lowest mean MPJPE, and
-    whether it beats motionbert-style beyond seed noise (the paired interval lies below 0)."""
+def select_setting(aggregate: list[dict], paired: list[dict], rows: list[dict] | None = None) -> dict:
+    """The sweep's declared choice and whether it beats motionbert-style beyond seed noise.
+
+    The choice: the text variant × setting with the lowest mean MPJPE over the seeds *every* candidate
+    has finished (a setting given more seeds later must not win or lose by its extra seeds); the
+    verdict: the paired interval against motionbert-style over all of the chosen setting's seeds
+    lies below 0. Without `rows` (older callers) the means over each candidate's own seeds are used."""
     cand = [a for a in aggregate if a["cell"] != BASELINE and a["mpjpe_mm"]["mean"] is not None]
     if not cand:
         return {"criterion": SELECTION, "best": None}
-    best = min(cand, key=lambda a: a["mpjpe_mm"]["mean"])
+    common = sorted(set.intersection(*(set(a["seeds"]) for a in cand)))
+    scores = {}
+    for a in cand:
+        vals = [r["mpjpe_mm"] for r in rows or [] if r["setting"] == a["setting"] and r["cell"] == a["cell"]
+                and r["seed"] in common and r.get("mpjpe_mm") is not None]
+        scores[(a["setting"], a["cell"])] = sum(vals) / len(vals) if rows and vals else a["mpjpe_mm"]["mean"]
+    best = min(cand, key=lambda a: scores[(a["setting"], a["cell"])])
     vs = next((p for p in paired if p["setting"] == best["setting"] and p["cell"] == best["cell"]
                and p["reference"] == BASELINE and p["metric"] == "mpjpe_mm"), None)
     beats = bool(vs and vs["ci95_high"] is not None and vs["ci95_high"] < 0)
@@ -114,8 +124,9 @@ def select_setting(aggregate: list[dict], paired: list[dict]) -> dict:
         verdict = (f"paired difference to motionbert-style {vs['mean']:+.1f} mm, 95 % CI "
                    f"[{vs['ci95_low']:+.1f}, {vs['ci95_high']:+.1f}] over {vs['n']} seeds: "
                    + ("beats it beyond the seed noise" if beats else "does not beat it beyond the seed noise"))
-    return {"criterion": SELECTION, "best": {"setting": best["setting"], "cell": best["cell"],
-                                             "mpjpe_mm": best["mpjpe_mm"]},
+    return {"criterion": SELECTION, "selected_on_seeds": common if rows else None,
+            "scores_mm": [{"setting": k[0], "cell": k[1], "mpjpe_mm": v} for k, v in scores.items()],
+            "best": {"setting": best["setting"], "cell": best["cell"], "mpjpe_mm": best["mpjpe_mm"]},
             "vs_baseline": vs, "beats_baseline_beyond_noise": beats, "verdict": verdict}
 
 
@@ -164,7 +175,10 @@ def to_markdown(summary: dict) -> str:
         sel = summary.get("selection", {})
         lines += [f"Selection criterion (declared before running): {sel.get('criterion')}."]
         if sel.get("best"):
-            lines += [f"Best: `{sel['best']['cell']}` with setting `{sel['best']['setting']}` — {sel['verdict']}.", ""]
+            on = sel.get("selected_on_seeds")
+            lines += [f"Best: `{sel['best']['cell']}` with setting `{sel['best']['setting']}`"
+                      + (f" (chosen on seed(s) {', '.join(map(str, on))}, the seeds every setting has)" if on else "")
+                      + f" — {sel['verdict']}.", ""]
         else:
             lines += ["No finished text-variant cell yet.", ""]
     agg, paired = summary["aggregate"], summary["paired"]
