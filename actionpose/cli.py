@@ -272,12 +272,15 @@ def cmd_ablate(args) -> int:
     if args.pretrain_budget is not None or args.finetune_budget is not None:
         raise ValueError("--pretrain-budget/--finetune-budget (minutes) were removed: budgets are step counts "
                          "(--pretrain-steps/--finetune-steps); --estimate-only prints the minutes they take")
+    for folder in args.reuse_pretraining:
+        require_existing(Path(folder) / "ablation_spec.json", "ablation folder's spec (--reuse-pretraining)")
     require_writable_dir(args.out, "output folder")
     sweep = parse_sweep(args.sweep, args.sweep_config) if (args.sweep or args.sweep_config) else None
     spec = AblationSpec(pretrain_steps=args.pretrain_steps, finetune_steps=args.finetune_steps, out=Path(args.out),
                         seeds=parse_seeds(args.seeds), cells=args.variants, pretrain_data=args.pretrain_data or "",
                         target_data=args.target_data or "", preset=args.preset, overrides=_ablate_overrides(args),
                         device=args.device, flip=args.flip, sweep=sweep, settings=args.setting or None,
+                        reuse_pretraining=[Path(p) for p in args.reuse_pretraining],
                         pretrain_lr=args.pretrain_lr,
                         finetune_lr=args.finetune_lr)
     summary = run_ablation(spec, progress=not args.no_progress, log=print, estimate_only=args.estimate_only)
@@ -439,6 +442,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--setting", action="append", default=[], metavar="NAME",
                    help="run only this sweep setting (repeatable; e.g. more seeds of the chosen one); the "
                         "summary still covers every finished cell")
+    p.add_argument("--reuse-pretraining", action="append", default=[], metavar="DIR",
+                   help="another ablation folder: copy its finished pretraining stages that are identical to one "
+                        "of this command's (same pretraining data, config hash and seed) instead of retraining")
     p.add_argument("--estimate-only", action="store_true", help="print the pending work and its estimated minutes")
     p.add_argument("--pretrain-budget", type=float, default=None, help=argparse.SUPPRESS)
     p.add_argument("--finetune-budget", type=float, default=None, help=argparse.SUPPRESS)

@@ -33,6 +33,7 @@ from actionpose.ablation import (
     run_curve,
     sweep_validation_data,
 )
+from actionpose.ablation.reuse import find_reusable
 from actionpose.ablation.stats import betainc, describe, paired_difference, t_cdf, t_quantile
 import actionpose as ap
 from actionpose.cli import main
@@ -538,3 +539,36 @@ def test_sweep_selection_uses_the_seeds_every_setting_has():
     assert sel["selected_on_seeds"] == [0, 1, 2] and sel["best"]["setting"] == "b"
     assert sel["vs_baseline"]["n"] == 3 and sel["vs_baseline"]["mean"] == pytest.approx(-4.0)
     assert sel["beats_baseline_beyond_noise"] is True and "beats it beyond the seed noise" in sel["verdict"]
+
+
+@pytest.mark.slow
+def test_sweep_reuses_identical_pretraining_stages_and_gets_the_same_result(tmp_path):
+    """--reuse-pretraining: a sweep setting equal to the ablation's own (the default w_align) copies
+    the ablation's finished pretraining stage instead of retraining it — only when data, config hash
+    and seed match — and fine-tunes it to exactly the result a fresh sweep gets."""
+    from safetensors.numpy import load_file
+    abl = tmp_path / "ablation"
+    run_ablation(_spec(abl, cells=["actionpose"], seeds=[0], pretrain_steps=2, finetune_steps=2))
+    src = abl / "actionpose" / "seed0" / "pretrain"
+    sweep = parse_sweep(["loss.w_align=0.1,1"])  # 0.1 is the library default: the ablation's cell
+
+    def sweep_run(out, reuse):
+        return run_ablation(_spec(out, sweep=sweep, cells=["actionpose"], seeds=[0], pretrain_steps=2,
+                                  finetune_steps=2, reuse_pretraining=reuse))
+    fresh, reused = sweep_run(tmp_path / "fresh", []), sweep_run(tmp_path / "reused", [abl])
+    rec = json.loads((tmp_path / "reused" / "setting-loss.w_align=0.1" / "actionpose" / "seed0" / "pretrain"
+                      / "ablation_cell.json").read_text())
+    assert rec["reused_from"] == str(src.resolve()) and rec["setting"] == "loss.w_align=0.1"
+    other = json.loads((tmp_path / "reused" / "setting-loss.w_align=1" / "actionpose" / "seed0" / "pretrain"
+                        / "ablation_cell.json").read_text())
+    assert "reused_from" not in other, "a different w_align computes something else: never reused"
+    w_fresh = load_file(tmp_path / "fresh" / "setting-loss.w_align=0.1" / "actionpose" / "seed0" / "pretrain"
+                        / "checkpoint.safetensors")
+    w_src = load_file(src / "checkpoint.safetensors")
+    assert all(np.array_equal(w_fresh[k], w_src[k]) for k in w_src), "the reused stage is what training gives"
+    key = lambda s: {(r["setting"], r["cell"]): r["mpjpe_mm"] for r in s["rows"]}  # noqa: E731
+    assert key(fresh) == key(reused)
+    # another seed is another computation: nothing to reuse
+    assert find_reusable([abl], json.loads((abl / "ablation_spec.json").read_text())["identity"]
+                         ["data_fingerprints"]["pretrain"], 1, rec["config_hash"]) is None
+    assert find_reusable([abl], "0" * 16, 0, rec["config_hash"]) is None, "other pretraining data"

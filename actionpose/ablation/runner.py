@@ -30,6 +30,7 @@ from ..evaluate import evaluate
 from ..train.checkpoint import atomic_write_text
 from ..train.runs import read_metrics
 from .claim import claim, holder
+from .reuse import DONE_NAME, SPEC_NAME, adopt, find_reusable
 from .protocol import (
     BASELINE,
     SCRATCH_F,
@@ -42,8 +43,6 @@ from .protocol import (
     variant_keys,
 )
 
-SPEC_NAME = "ablation_spec.json"
-DONE_NAME = "ablation_cell.json"
 SPEC_FORMAT = "actionpose.ablation.spec/1"
 # Keys fine-tuning always sets itself (alignment off, masks off): user overrides never reach them.
 _FINETUNE_LOCKED = {"align": ("enabled",), "mask": ("joint_prob", "frame_prob", "part_prob", "window_prob")}
@@ -78,6 +77,9 @@ class AblationSpec:
     pretrain_val_points: int = 5  # validations per pretraining stage (the recognition/MPJPE curve)
     sweep: dict[str, dict] | None = None
     settings: list[str] | None = None
+    # Other ablation folders whose finished, identical pretraining stages may be copied instead of
+    # recomputed (see reuse.py); like seeds, not part of the identity: it changes no result.
+    reuse_pretraining: list[Path] = field(default_factory=list)
     # Stage learning rates (None: the library's, 5e-4 pretraining / api.FINETUNE_LR fine-tuning). A
     # tiny model at batch 16 learns faster at 1e-3 (the demo recipe); one rate for every fine-tune keeps
     # the scratch and pretrained rows comparable.
@@ -291,6 +293,12 @@ def run_pretrain_stage(spec: AblationSpec, plan: CellPlan, seed: int, data: Abla
     if done is not None:
         return done
     start = _checkpoint_step(d)
+    src = find_reusable(spec.reuse_pretraining, data.fingerprints()["pretrain"], seed, h) if not start else None
+    if src is not None and not (d.exists() and any(d.iterdir())):
+        if log:
+            log(f"[{plan.name}{' @ ' + plan.setting if plan.setting else ''} seed {seed}] pretrain: reusing the "
+                f"identical finished stage {src}")
+        return adopt(src, d, {"cell": plan.name, "setting": plan.setting})
     if log:
         log(f"[{plan.name}{' @ ' + plan.setting if plan.setting else ''} seed {seed}] pretrain "
             f"{'resuming at step ' + str(start) + ' of ' if start else ''}{plan.pretrain_steps} steps -> {d}")
