@@ -491,6 +491,12 @@ case("ablate-out-under-file", "ablate", "--out inside a path that is a file",
 case("ablate-data-missing", "ablate", "--pretrain-data does not exist",
      r"<tmp>/nodata: no such prepared data dir \(--pretrain-data\)")(
     lambda d, e: _ablate(d, "--pretrain-data", str(d / "nodata")))
+case("ablate-setting-unknown", "ablate", "--setting not among the --sweep settings",
+     r"--setting 'loss.w_align=3': not a setting of this sweep; expected one of 'loss.w_align=0.1', 'loss.w_align=1'")(
+    lambda d, e: _ablate(d, "--sweep", "loss.w_align=0.1,1", "--setting", "loss.w_align=3"))
+case("ablate-reuse-missing", "ablate", "--reuse-pretraining folder without an ablation",
+     r"<tmp>/old/ablation_spec.json: no such ablation folder's spec \(--reuse-pretraining\)")(
+    lambda d, e: _ablate(d, "--reuse-pretraining", str(d / "old")))
 case("bench-steps-zero", "bench", "--steps 0", r"argument --steps: expected an integer > 0, got 0")(
     lambda d, e: ["bench", "--steps", "0"])
 
