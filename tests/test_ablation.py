@@ -555,6 +555,9 @@ def test_sweep_reuses_identical_pretraining_stages_and_gets_the_same_result(tmp_
     def sweep_run(out, reuse):
         return run_ablation(_spec(out, sweep=sweep, cells=["actionpose"], seeds=[0], pretrain_steps=2,
                                   finetune_steps=2, reuse_pretraining=reuse))
+    est = run_ablation(_spec(tmp_path / "reused", sweep=sweep, cells=["actionpose"], seeds=[0], pretrain_steps=2,
+                             finetune_steps=2, reuse_pretraining=[abl]), estimate_only=True)["estimate"]
+    assert est["pending"]["reused"] == 1 and est["pending"]["pretrain"] == 2 * 2  # w_align=1 + the baseline
     fresh, reused = sweep_run(tmp_path / "fresh", []), sweep_run(tmp_path / "reused", [abl])
     rec = json.loads((tmp_path / "reused" / "setting-loss.w_align=0.1" / "actionpose" / "seed0" / "pretrain"
                       / "ablation_cell.json").read_text())

@@ -485,16 +485,23 @@ def _calibrate(spec: AblationSpec, data: AblationData, stage: str) -> float:
     return rates[len(rates) // 2] if rates else float("nan")
 
 
-def pending_steps(spec: AblationSpec, plans: list[CellPlan]) -> dict[str, int]:
-    """Training steps still to run, per stage kind, for `plans` × spec.seeds."""
-    todo = {"pretrain": 0, "finetune": 0, "evaluations": 0}
+def pending_steps(spec: AblationSpec, plans: list[CellPlan], data: AblationData | None = None) -> dict[str, int]:
+    """Training steps still to run, per stage kind, for `plans` × spec.seeds (with `data`, pretraining
+    stages that --reuse-pretraining will copy count as `reused`, not as steps)."""
+    todo = {"pretrain": 0, "finetune": 0, "evaluations": 0, "reused": 0}
     seen = set()
+    fp = data.fingerprints()["pretrain"] if data is not None and spec.reuse_pretraining else None
     for seed in spec.seeds:
         for plan in plans:
             if plan.variant is not None:
                 d = stage_dir(spec.out, plan, seed, "pretrain")
                 if d not in seen and read_done(d) is None:
-                    todo["pretrain"] += plan.pretrain_steps - min(_checkpoint_step(d), plan.pretrain_steps)
+                    h = config_hash(pretrain_config(spec.preset, plan.variant, pretrain_overrides(spec, plan, seed))) \
+                        if fp and not _checkpoint_step(d) else None
+                    if h and find_reusable(spec.reuse_pretraining, fp, seed, h) is not None:
+                        todo["reused"] += 1
+                    else:
+                        todo["pretrain"] += plan.pretrain_steps - min(_checkpoint_step(d), plan.pretrain_steps)
                 seen.add(d)
             d = stage_dir(spec.out, plan, seed, "finetune")
             if d not in seen and read_done(d) is None:
@@ -506,7 +513,7 @@ def pending_steps(spec: AblationSpec, plans: list[CellPlan]) -> dict[str, int]:
 
 def estimate(spec: AblationSpec, data: AblationData, plans: list[CellPlan]) -> dict:
     """Pending steps and their estimated minutes (measured on finished stages, else a short timing)."""
-    todo = pending_steps(spec, plans)
+    todo = pending_steps(spec, plans, data)
     rates = _measured_seconds_per_step(spec)
     source = "finished stages under --out"
     for stage in ("pretrain", "finetune"):
@@ -522,8 +529,9 @@ def format_estimate(est: dict) -> str:
     if not t["pretrain"] and not t["finetune"] and not t["evaluations"]:
         return "estimate: nothing left to run (every selected cell is finished)"
     rate = ", ".join(f"{k} {v:.3g} s/step" for k, v in r.items())
+    reused = f" ({t['reused']} pretraining stage(s) copied, not retrained)" if t.get("reused") else ""
     return (f"estimate: {t['pretrain']} pretraining + {t['finetune']} fine-tuning steps and {t['evaluations']} "
-            f"evaluations left; {rate} ({est['source']}) -> about {est['minutes']:.1f} min of training, plus "
+            f"evaluations left{reused}; {rate} ({est['source']}) -> about {est['minutes']:.1f} min of training, plus "
             "evaluation (not a budget: every cell runs its full step count)")
 
 
