@@ -108,8 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         new = fill(old, summary, sweep)
     except ValueError as e:
-        print(f"{path}: {e}" if not str(e).startswith("README") else str(e).replace("README", str(path), 1),
-              file=sys.stderr)
+        print(str(e).replace("README", str(path), 1), file=sys.stderr)  # fill names the file "README"
         return 2
     if args.check:
         if new != old:

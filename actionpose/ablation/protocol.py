@@ -21,6 +21,10 @@ from ..data.dataset import split_motions
 from ..data.motion import Motion
 from ..train.data import data_fingerprint, load_data
 
+# The files that make an ablation folder resumable: its identity, and one record per finished stage.
+SPEC_NAME = "ablation_spec.json"
+DONE_NAME = "ablation_cell.json"
+
 SCRATCH_F = "scratch (F)"
 SCRATCH_PF = "scratch (P+F)"
 BASELINE = "motionbert-style"

@@ -19,8 +19,8 @@ import json
 import shutil
 from pathlib import Path
 
-DONE_NAME = "ablation_cell.json"
-SPEC_NAME = "ablation_spec.json"
+from .protocol import DONE_NAME, SPEC_NAME
+
 _NEEDED = (DONE_NAME, "checkpoint.safetensors", "checkpoint.json", "config.yaml")
 
 

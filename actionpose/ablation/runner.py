@@ -30,9 +30,11 @@ from ..evaluate import evaluate
 from ..train.checkpoint import atomic_write_text
 from ..train.runs import read_metrics
 from .claim import claim, holder
-from .reuse import DONE_NAME, SPEC_NAME, adopt, find_reusable
+from .reuse import adopt, find_reusable
 from .protocol import (
     BASELINE,
+    DONE_NAME,
+    SPEC_NAME,
     SCRATCH_F,
     SCRATCH_PF,
     AblationData,
@@ -283,18 +285,32 @@ def _eval_device(device: str) -> str:
     return device
 
 
+def _pretrain_hash(spec: AblationSpec, plan: CellPlan, seed: int) -> str:
+    return config_hash(pretrain_config(spec.preset, plan.variant, pretrain_overrides(spec, plan, seed)))
+
+
+def _reusable_pretraining(spec: AblationSpec, plan: CellPlan, seed: int, data: AblationData,
+                          cfg_hash: str | None = None) -> Path | None:
+    """The --reuse-pretraining stage this cell's pretraining may copy: only into an unstarted folder."""
+    d = stage_dir(spec.out, plan, seed, "pretrain")
+    if not spec.reuse_pretraining or (d.exists() and any(d.iterdir())):
+        return None
+    return find_reusable(spec.reuse_pretraining, data.fingerprints()["pretrain"], seed,
+                         cfg_hash or _pretrain_hash(spec, plan, seed))
+
+
 def run_pretrain_stage(spec: AblationSpec, plan: CellPlan, seed: int, data: AblationData,
                        progress: bool = False, log: Log | None = None) -> dict:
     """Pretrain one cell (or skip it when finished); returns its ablation_cell.json record."""
     d = stage_dir(spec.out, plan, seed, "pretrain")
     over = pretrain_overrides(spec, plan, seed)
-    h = config_hash(pretrain_config(spec.preset, plan.variant, over))
+    h = _pretrain_hash(spec, plan, seed)
     done = _checked_done(d, h)
     if done is not None:
         return done
     start = _checkpoint_step(d)
-    src = find_reusable(spec.reuse_pretraining, data.fingerprints()["pretrain"], seed, h) if not start else None
-    if src is not None and not (d.exists() and any(d.iterdir())):
+    src = _reusable_pretraining(spec, plan, seed, data, h)
+    if src is not None:
         if log:
             log(f"[{plan.name}{' @ ' + plan.setting if plan.setting else ''} seed {seed}] pretrain: reusing the "
                 f"identical finished stage {src}")
@@ -490,15 +506,12 @@ def pending_steps(spec: AblationSpec, plans: list[CellPlan], data: AblationData 
     stages that --reuse-pretraining will copy count as `reused`, not as steps)."""
     todo = {"pretrain": 0, "finetune": 0, "evaluations": 0, "reused": 0}
     seen = set()
-    fp = data.fingerprints()["pretrain"] if data is not None and spec.reuse_pretraining else None
     for seed in spec.seeds:
         for plan in plans:
             if plan.variant is not None:
                 d = stage_dir(spec.out, plan, seed, "pretrain")
                 if d not in seen and read_done(d) is None:
-                    h = config_hash(pretrain_config(spec.preset, plan.variant, pretrain_overrides(spec, plan, seed))) \
-                        if fp and not _checkpoint_step(d) else None
-                    if h and find_reusable(spec.reuse_pretraining, fp, seed, h) is not None:
+                    if data is not None and _reusable_pretraining(spec, plan, seed, data) is not None:
                         todo["reused"] += 1
                     else:
                         todo["pretrain"] += plan.pretrain_steps - min(_checkpoint_step(d), plan.pretrain_steps)
