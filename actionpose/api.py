@@ -70,14 +70,52 @@ def pretrain(preset: str = "tiny", variant: str = "actionpose", run: str | Path 
     return train(cfg, Path(run), resume=resume, init_from=init_from, progress=progress, motions=motions)
 
 
+def _check_finetune_fps(from_run: str | Path, cfg: RunConfig, motions) -> None:
+    """The source run's frame rate (recorded with its training data) must be the fine-tuning data's,
+    as at evaluation: a model of T frames at 30 fps fed 50 fps data sees motion 5/3 too slow."""
+    if str(from_run) == "scratch":
+        return
+    from .data.cache import META_NAME, read_info
+    from .data.prepare import bundled_data_dir
+    from .train.checkpoint import CKPT_NAME, read_meta
+    from .train.data import check_same_fps
+    src = resolve_run(from_run)
+    if not (src / CKPT_NAME).exists():
+        return  # reported where the checkpoint is loaded
+    run_fps = (read_meta(src / CKPT_NAME).get("data") or {}).get("fps")
+    if motions is not None:
+        rates = {float(m.fps) for m in motions}
+        data_fps, where = (rates.pop() if len(rates) == 1 else None), "fine-tuning motions"
+    else:
+        path = Path(cfg.data.path) if cfg.data.path else bundled_data_dir()
+        if not (path / META_NAME).is_file():
+            return  # not a prepared folder: load_data says so
+        data_fps, where = read_info(path).get("fps"), str(path)
+    check_same_fps(run_fps, data_fps, where, run=str(from_run),
+                   verb=" (or fine-tune from a run trained at the data's rate)")
+
+
 def finetune(from_run: str | Path, run: str | Path, overrides: dict | None = None, resume: bool = False,
              preset: str | None = None, progress: bool = True, motions=None, device: str | None = None) -> TrainResult:
     """Fine-tune a pretrained run (or `'scratch'`) with 3D losses on target data.
-    `device`: "auto" (CUDA when present), "cuda" or "cpu"; None keeps `train.device` of the overrides."""
+    `device`: "auto" (CUDA when present), "cuda" or "cpu"; None keeps `train.device` of the overrides.
+    Data at another frame rate than the source run was trained at is refused (as `evaluate` does)."""
     cfg = finetune_config(from_run, _with_device(overrides, device), preset)
+    _check_finetune_fps(from_run, cfg, motions)
     _check_resume_schedule(cfg, Path(run), resume)
     init = None if str(from_run) == "scratch" else resolve_run(from_run)
     return train(cfg, Path(run), resume=resume, init_from=init, progress=progress, motions=motions)
+
+
+def best_validation(run: str | Path) -> dict | None:
+    """The validation record (metrics.jsonl, split "val") with the lowest MPJPE, plus `validations`
+    (how many there are); None when the run was never validated."""
+    from .train.runs import read_metrics
+    vals = [r for r in read_metrics(Path(run)) if r.get("split") == "val" and r.get("mpjpe_mm") is not None]
+    if not vals:
+        return None
+    best = min(vals, key=lambda r: (r["mpjpe_mm"], r["step"]))
+    return {**best, "validations": len(vals)}
 
 
 def format_train_result(res: TrainResult) -> str:
@@ -88,6 +126,10 @@ def format_train_result(res: TrainResult) -> str:
         if "top1" in v:
             s += f"; recognition top-1 {v['top1']:.1%} / top-5 {v['top5']:.1%} (chance {v['chance_top1']:.1%})"
         lines.append(s)
+        best = best_validation(res.run_dir)
+        if best is not None and best["validations"] > 1:
+            lines.append(f"  best validation: MPJPE {best['mpjpe_mm']:.1f} mm at step {best['step']} "
+                         f"({best['validations']} validations in metrics.jsonl)")
     return "\n".join(lines)
 
 

@@ -122,9 +122,9 @@ def _same_path(a: str | Path, b: str | Path) -> bool:
 def _prepare_kwargs(args) -> dict:
     """The loader options of `actionpose prepare <kind>`; an option another kind does not take is an error."""
     given = {"cameras": args.cameras, "labels": args.labels, "kp2d": args.kp2d, "split": args.split,
-             "joint_map": args.joint_map}
-    allowed = {"h36m": {"cameras", "labels", "kp2d", "split"}, "3dhp": {"split"}, "bvh": {"joint_map", "labels"},
-               "bandai": set()}[args.kind]
+             "joint_map": args.joint_map, "val_subjects": args.val_subjects}
+    allowed = {"h36m": {"cameras", "labels", "kp2d", "split", "val_subjects"}, "3dhp": {"split"},
+               "bvh": {"joint_map", "labels"}, "bandai": set()}[args.kind]
     wrong = [k for k, v in given.items() if v is not None and k not in allowed]
     if wrong:
         raise ValueError(f"prepare {args.kind}: option(s) {', '.join('--' + k.replace('_', '-') for k in wrong)} "
@@ -139,6 +139,8 @@ def _prepare_kwargs(args) -> dict:
             kw["kp2d"] = args.kp2d
         if args.split:
             kw["split"] = args.split
+        if args.val_subjects is not None:
+            kw["val_subjects"] = args.val_subjects
     elif args.kind == "3dhp" and args.split:
         kw["split"] = args.split
     elif args.kind == "bvh":
@@ -149,6 +151,27 @@ def _prepare_kwargs(args) -> dict:
     return kw
 
 
+# What a prepared folder holds (data.cache writes these, the .tmp names only while saving).
+_PREPARED_FILES = {"motions.npz", "meta.json", "motions.npz.tmp.npz", "meta.json.tmp"}
+
+
+def _check_prepare_out(out: Path, overwrite: bool) -> None:
+    """An existing non-empty --out needs --overwrite, and even then only a prepared folder is replaced."""
+    if not out.is_dir():
+        return
+    names = sorted(p.name for p in out.iterdir())
+    if not names:
+        return
+    other = [n for n in names if n not in _PREPARED_FILES]
+    if not overwrite:
+        what = "a prepared data folder" if "meta.json" in names else f"{len(names)} entries, e.g. {names[0]}"
+        raise ValueError(f"{out}: --out already exists and is not empty ({what}); pass --overwrite to replace "
+                         f"the prepared data in it, or choose a new folder")
+    if other:
+        raise ValueError(f"{out}: --overwrite replaces a prepared data folder (motions.npz, meta.json) but this "
+                         f"folder also holds {len(other)} other entries, e.g. {other[0]}; choose a new folder")
+
+
 def cmd_prepare(args) -> int:
     from .data.prepare import format_summary, prepare
     from .paths import require_existing, require_writable_dir
@@ -156,6 +179,7 @@ def cmd_prepare(args) -> int:
     if _same_path(args.source, args.out):
         raise ValueError(f"{args.out}: --out is the --source itself; choose a new folder for the prepared cache")
     require_writable_dir(args.out, "output folder")
+    _check_prepare_out(Path(args.out), args.overwrite)
     summary = prepare(args.kind, Path(args.source), Path(args.out), fps=args.fps, progress=not args.no_progress,
                       **_prepare_kwargs(args))
     print(format_summary(summary))
@@ -332,15 +356,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", required=True, help="dataset folder / file; bvh: a folder, one .bvh or an archive")
     p.add_argument("--out", required=True)
     p.add_argument("--fps", type=POSITIVE_FLOAT, default=None, help="resample to this frame rate")
-    p.add_argument("--cameras", default=None, help="h36m: calibration JSON (default: the one shipped in the package)")
+    p.add_argument("--cameras", default=None,
+                   help="h36m: calibration file, the JSON or a 3d-pose-baseline cameras.h5 (default: the JSON shipped "
+                        "in the package for the npz layout, --source/cameras.h5 for the 3d-pose-baseline folder)")
     p.add_argument("--labels", default=None,
                    help="h36m: framewise labels npz (default: shipped; 'none' for no labels); "
                         "bvh: CSV file,label[,split] of per-file action labels")
-    p.add_argument("--kp2d", default=None,
-                   help="h36m: 2D source: auto, none, a detection name (cpn, sh, gt, ...) or a VideoPose3D-layout "
-                        "detections npz FILE (SH, CPN or your own)")
+    p.add_argument("--kp2d", default=None, metavar="auto|none|gt|cpn|sh|sh_pt|detectron|FILE|NAME=FILE",
+                   help="h36m: the 2D keypoints. auto (default): npz layout, the first present of cpn, gt, sh, "
+                        "detectron, sh_pt (the 2D files present and the one taken are reported); folder layout, "
+                        "sh_pt then sh. none: 3D only. gt: ground-truth 2D (the 3D projected; no detector error). "
+                        "cpn: CPN detections fine-tuned on Human3.6M. sh: Stacked Hourglass fine-tuned on "
+                        "Human3.6M (data_2d_h36m_sh_ft_h36m.npz or StackedHourglassFineTuned240/). sh_pt: Stacked "
+                        "Hourglass pretrained on MPII (data_2d_h36m_sh_pt_mpii.npz or the stock StackedHourglass/ "
+                        "folder). detectron: Detectron fine-tuned on Human3.6M. FILE: a detections npz in the "
+                        "VideoPose3D layout (SH, CPN or your own). NAME=FILE: the same, labelled NAME "
+                        "(e.g. sh=my_hourglass.npz)")
     p.add_argument("--split", default=None, choices=["train", "test", "all"],
                    help="h36m: subjects of this split; 3dhp: which file(s) (default all)")
+    p.add_argument("--val-subjects", default=None, metavar="S8|S1,S5|none",
+                   help="h36m: training subjects held out as the validation split that fine-tuning reports "
+                        "(default S8; never S9/S11); none = all five train, as published")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the prepared data in an existing --out (without it a non-empty --out is refused)")
     p.add_argument("--joint-map", default=None,
                    help="bvh: JSON/YAML map of the 17 Human3.6M joints to your BVH joint names "
                         "(default: the Bandai-Namco map)")
@@ -356,7 +394,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_pretrain)
 
     p = sub.add_parser("finetune", help="3D regression on target data (no labels)")
-    p.add_argument("--from", dest="from_run", required=True, help="a pretraining run folder, 'demo', or 'scratch'")
+    p.add_argument("--from", dest="from_run", required=True,
+                   help="a run folder (e.g. from pretrain or import-motionbert), 'demo-pretrain' (the shipped "
+                        "pretraining run), 'demo' (the shipped fine-tuned run) or 'scratch' (random initialisation)")
     p.add_argument("--preset", default=None, help="model preset (only with --from scratch; default tiny)")
     _add_train_args(p)
     p.set_defaults(func=cmd_finetune)

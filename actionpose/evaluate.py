@@ -12,6 +12,7 @@ import json
 import os
 import platform
 import subprocess
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,7 +31,7 @@ from .embeddings import checkpoint_provenance
 from .model.sequence import predict_sequence
 from .text.vocab import LabelVocab
 from .skeleton import H36M17_NAMES
-from .train.data import load_data
+from .train.data import check_same_fps, load_data
 from .train.model_io import load_bundle
 from .train.runs import resolve_run, write_json
 
@@ -82,11 +83,8 @@ def _check_compatible(run_meta: dict, info: dict, motions: list[Motion], where: 
     skel = info.get("skeleton", "h36m17")
     if skel != "h36m17":
         raise ValueError(f"{where}: data skeleton {skel!r}, the run expects 'h36m17'")
-    run_fps = (run_meta.get("data") or {}).get("fps")
     fps = info.get("fps") or (motions[0].fps if motions else None)
-    if run_fps and fps and abs(float(run_fps) - float(fps)) > 1e-3:
-        raise ValueError(f"{where}: data is at {fps} fps but the run was trained at {run_fps} fps; "
-                         f"prepare the data with --fps {run_fps}")
+    check_same_fps((run_meta.get("data") or {}).get("fps"), fps, where)
     if info.get("has_3d") is False:
         raise ValueError(f"{where}: this data has no 3D ground truth; only inference is possible (`actionpose infer`)")
 
@@ -144,7 +142,7 @@ def evaluate(run: str | Path, data: str | Path | None = None, *, flip: bool = Fa
             progress(done, len(held))
         frame_vocab = vocab.frame_indices(m) if vocab is not None else None
         for view_index, (view, kp_cam) in enumerate(sequence_views(m, cfg)):
-            if m.kp2d_px and kp_cam is None:
+            if _expects_2d(m) and kp_cam is None:
                 cameras_without_2d.append(f"{m.name}:{view.camera.name}")
                 continue  # no detections for this camera: skipped, never filled with projected GT
             sample = _masked(make_sample(m, view, kp_cam))
@@ -230,6 +228,7 @@ def evaluate(run: str | Path, data: str | Path | None = None, *, flip: bool = Fa
         recognition.update({"content_top1_pct": c1.value, "content_top5_pct": c5.value,
                             "contents": len(vocab.contents), "content_chance_top1_pct": 100.0 / len(vocab.contents),
                             "per_content_top1_pct": c1.breakdown})
+    _warn_skipped(cameras_without_2d, where)
     header = {
         "run": str(run_dir), "protocol": protocol, "protocol_description": PROTOCOLS[protocol],
         "dataset": context["dataset"], "split": split, "2d_source": two_d,
@@ -253,6 +252,19 @@ def evaluate(run: str | Path, data: str | Path | None = None, *, flip: bool = Fa
     return report
 
 
+def _expects_2d(m: Motion) -> bool:
+    """The motion comes with 2D detections (for some cameras, maybe none usable): a camera without them
+    is skipped, never scored on 2D projected from the ground truth."""
+    return bool(m.kp2d_px) or bool(m.meta.get("kp2d_missing_cameras"))
+
+
+def _warn_skipped(cameras_without_2d: list[str], where: str) -> None:
+    if cameras_without_2d:
+        warnings.warn(f"{where}: {len(cameras_without_2d)} camera view(s) without 2D detections skipped (not "
+                      f"replaced by projected ground truth): {', '.join(cameras_without_2d[:6])}"
+                      + (" ..." if len(cameras_without_2d) > 6 else ""), stacklevel=3)
+
+
 def _masked(sample: Sample) -> Sample:
     """Joints with confidence 0 (missed or absent detections) -> x = y = 0: the masked-joint
     encoding the lifter is trained with, not the image corner that pixel (0, 0) normalises to."""
@@ -274,7 +286,7 @@ def _evaluate_motionbert(bundle, cfg, meta: dict, run_dir: Path, held: list[Moti
         if m.name in MB.EXCLUDED_SEQUENCES:
             continue
         for view, kp_cam in sequence_views(m, cfg):
-            if m.kp2d_px and kp_cam is None:
+            if _expects_2d(m) and kp_cam is None:
                 no_2d.append(f"{m.name}:{view.camera.name}")
                 continue
             if not m.cameras:
@@ -308,6 +320,8 @@ def _evaluate_motionbert(bundle, cfg, meta: dict, run_dir: Path, held: list[Moti
     per_action = pd.DataFrame(res["per_action"]).T[["mpjpe_mm", "p_mpjpe_mm", "frames"]]
     per_action.index.name = "action"
     per_action.loc["Average"] = [res["mpjpe_mm"], res["p_mpjpe_mm"], per_action["frames"].sum()]
+    per_action = per_action.astype({"mpjpe_mm": float, "p_mpjpe_mm": float, "frames": int})
+    _warn_skipped(no_2d, where)
     per_joint = pd.DataFrame({"mpjpe_mm": pd.Series(dtype=float)})
     per_joint.index.name = "joint"
     header = {
@@ -436,6 +450,7 @@ def _per_action_table(pred, gt, valid, acts, context) -> pd.DataFrame:
     df.index.name = "action"
     df = df.sort_index()
     df.loc["Average"] = [df["mpjpe_mm"].mean(), df["p_mpjpe_mm"].mean(), df["frames"].sum()]
+    df["frames"] = df["frames"].fillna(0).astype(int)
     return df
 
 

@@ -34,7 +34,7 @@ import h5py
 import numpy as np
 
 from ..geometry import Camera
-from ..skeleton import H36M32_TO_17, NUM_JOINTS
+from ..skeleton import H36M17_NAMES, H36M32_TO_17, NUM_JOINTS
 from .framewise import H36M_ASSETS, join_framewise, load_framewise_labels
 from .keypoints import coco17_to_h36m17, mpii16_to_h36m17
 from .motion import Motion
@@ -63,6 +63,24 @@ DETECTION_SOURCES: dict[str, str] = {
 NPZ_AUTO_ORDER: tuple[str, ...] = ("cpn_ft_h36m_dbb", "gt", "sh_ft_h36m", "detectron_ft_h36m", "sh_pt_mpii")
 # 3d-pose-baseline 2D folders per kp2d_source; kp2d="auto" takes the first present.
 BASELINE_2D_DIRS: dict[str, str] = {"sh_pt": "StackedHourglass", "sh": "StackedHourglassFineTuned240"}
+# Every value of kp2d= / `prepare h36m --kp2d` and what it means (the CLI help and README list these).
+KP2D_VALUES: dict[str, str] = {
+    "auto": "the default: npz layout, the first present of cpn, gt, sh, detectron, sh_pt (the 2D files "
+            "present and the one taken are reported); folder layout, sh_pt then sh",
+    "none": "3D only (evaluation then projects the ground truth)",
+    "gt": "ground-truth 2D, the 3D projected through the cameras (data_2d_h36m_gt.npz): no detector error",
+    "cpn": "Cascaded Pyramid Network detections fine-tuned on Human3.6M (data_2d_h36m_cpn_ft_h36m_dbb.npz)",
+    "sh": "Stacked Hourglass fine-tuned on Human3.6M (data_2d_h36m_sh_ft_h36m.npz, or the folder "
+          "StackedHourglassFineTuned240/)",
+    "sh_pt": "Stacked Hourglass pretrained on MPII, not fine-tuned (data_2d_h36m_sh_pt_mpii.npz, or the "
+             "folder StackedHourglass/ of the stock 3d-pose-baseline archive)",
+    "detectron": "Detectron detections fine-tuned on Human3.6M (data_2d_h36m_detectron_ft_h36m.npz)",
+    "FILE": "a detections npz in the VideoPose3D layout (positions_2d + metadata), in either layout",
+    "NAME=FILE": "the same, labelled NAME in the summary and reports (e.g. sh=my_hourglass.npz)",
+}
+# The declared validation part of the training subjects (never a test subject): fine-tuning on
+# prepared Human3.6M is validated on it. val_subjects=() keeps all five for training, as published.
+VAL_SUBJECTS: tuple[str, ...] = ("S8",)
 
 _ACTION_ALIASES = {"TakingPhoto": "Photo", "WalkingDog": "WalkDog"}
 
@@ -195,20 +213,80 @@ def _is_file_arg(kp2d) -> bool:
     return isinstance(kp2d, Path) or (isinstance(kp2d, str) and (kp2d.endswith(".npz") or "/" in kp2d))
 
 
-def _npz_detection(folder: Path, kp2d: str) -> str | None:
+def _split_label(kp2d) -> tuple[str | None, str | Path]:
+    """`"sh=dets/mine.npz"` -> ("sh", "dets/mine.npz"): the user's name for a detections file.
+    A string that is itself an existing file, or whose part before '=' is not a plain name, has no label."""
+    if isinstance(kp2d, str) and "=" in kp2d and not Path(kp2d).exists():
+        label, _, rest = kp2d.partition("=")
+        if rest and re.fullmatch(r"[A-Za-z0-9_.+-]+", label):
+            return label, rest
+    return None, kp2d
+
+
+def _npz_has_field(path: Path, key: str) -> bool:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return key + ".npy" in zf.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return False
+
+
+def npz_2d_files(folder: Path) -> list[Path]:
+    """The 2D files of a VideoPose3D folder: every `data_2d_h36m_*.npz`, then any other npz holding a
+    `positions_2d` field (one's own detections under another name), each sorted by name."""
+    named = sorted(folder.glob("data_2d_h36m_*.npz"))
+    others = [p for p in sorted(folder.glob("*.npz"))
+              if p not in named and p.name != "data_3d_h36m.npz" and _npz_has_field(p, "positions_2d")]
+    return named + others
+
+
+def _describe_2d_file(path: Path) -> str:
+    """'data_2d_h36m_sh_ft_h36m.npz (sh)' / 'mine.npz (not a VideoPose3D detection name)'."""
+    det = path.name[len("data_2d_h36m_"):-4] if path.name.startswith("data_2d_h36m_") else ""
+    if det in DETECTION_SOURCES:
+        return f"{path.name} ({DETECTION_SOURCES[det]})"
+    return f"{path.name} (not a VideoPose3D detection name; say what it is with --kp2d NAME=FILE)"
+
+
+def _npz_auto(folder: Path) -> Path | None:
+    """kp2d="auto" in the npz layout: the file taken, with a warning that lists every 2D file present
+    and says which one was taken and why whenever the choice is not the only, recognised file."""
+    files = npz_2d_files(folder)
+    if not files:
+        warnings.warn(f"{folder}: no 2D file (data_2d_h36m_<det>.npz) next to data_3d_h36m.npz; loaded 3D only "
+                      f"(evaluation will project the ground truth); pass kp2d=FILE for your detections", stacklevel=4)
+        return None
+    by_det = {p.name[len("data_2d_h36m_"):-4]: p for p in files if p.name.startswith("data_2d_h36m_")}
+    chosen = next((by_det[d] for d in NPZ_AUTO_ORDER if d in by_det), None)
+    order = ", ".join(DETECTION_SOURCES[d] for d in NPZ_AUTO_ORDER)
+    if chosen is not None:
+        why = f"auto takes the first present of {order}"
+    elif len(files) == 1:
+        chosen, why = files[0], "it is the only 2D file"
+    else:
+        raise ValueError(f"{folder}: kp2d='auto' cannot choose between the 2D files "
+                         f"{', '.join(p.name for p in files)} (none is a VideoPose3D detection name); "
+                         f"pass --kp2d NAME=FILE to say which one to use and what it is")
+    if len(files) > 1 or DETECTION_SOURCES.get(chosen.name[len("data_2d_h36m_"):-4]) is None:
+        warnings.warn(f"{folder}: 2D files present: {'; '.join(_describe_2d_file(p) for p in files)}; took "
+                      f"{chosen.name} because {why}; pass --kp2d (a name, FILE or NAME=FILE) to use another",
+                      stacklevel=4)
+    return chosen
+
+
+def _npz_detection(folder: Path, kp2d: str) -> Path | None:
     aliases = {src: det for det, src in DETECTION_SOURCES.items()}
     if kp2d == "none":
         return None
     if kp2d == "auto":
-        present = sorted(p.name[len("data_2d_h36m_"):-4] for p in folder.glob("data_2d_h36m_*.npz"))
-        for det in NPZ_AUTO_ORDER:
-            if det in present:
-                return det
-        return present[0] if present else None
+        return _npz_auto(folder)
     det = aliases.get(kp2d, kp2d)
-    if not (folder / f"data_2d_h36m_{det}.npz").exists():
-        raise ValueError(f"{folder}: kp2d={kp2d!r} needs file data_2d_h36m_{det}.npz, which is missing")
-    return det
+    path = folder / f"data_2d_h36m_{det}.npz"
+    if not path.exists():
+        have = "; ".join(_describe_2d_file(p) for p in npz_2d_files(folder)) or "none"
+        raise ValueError(f"{folder}: kp2d={kp2d!r} needs file data_2d_h36m_{det}.npz, which is missing "
+                         f"(2D files here: {have})")
+    return path
 
 
 def _to_h36m17_2d(arr: np.ndarray, layout: str) -> np.ndarray:
@@ -233,6 +311,13 @@ def _npz_2d_layout(meta: dict, path: Path) -> str:
     if not name and not n:
         return ""  # decided per array from its joint count
     raise ValueError(f"{path}: field metadata has layout_name={name!r}, num_joints={n}; expected h36m/17, coco/17 or mpii/16")
+
+
+def layout_absent_joints(layout: str) -> list[str]:
+    """H36M-17 joints a 2D layout has no point for (MPII-16: neck_nose); they are missing in every frame."""
+    n_j = 16 if layout == "mpii16" else 17
+    out = _to_h36m17_2d(np.ones((1, n_j, 3), np.float32), layout)
+    return [H36M17_NAMES[j] for j in np.flatnonzero(out[0, :, 2] <= 0)]
 
 
 def detections_2d(arr, layout: str, where: str) -> tuple[np.ndarray, int]:
@@ -264,9 +349,9 @@ def detections_2d(arr, layout: str, where: str) -> tuple[np.ndarray, int]:
 class _Detections:
     """A VideoPose3D-layout detections npz: `positions_2d` {subject: {sequence: [4 x [T, J, 2|3]]}} + `metadata`."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, label: str | None = None):
         self.path = path
-        self.source = detection_source_name(path)
+        self.source = label or detection_source_name(path)
         self.table = _as_dict(read_npz_object(path, "positions_2d"), f"{path}: field positions_2d")
         try:
             meta2d = read_npz_object(path, "metadata")
@@ -294,48 +379,55 @@ class _Detections:
         per_cam = seqs[name]
         if not isinstance(per_cam, (list, tuple)) or len(per_cam) != len(CAMERA_IDS):
             raise ValueError(f"{f2d}: positions_2d[{subject!r}][{name!r}] must be a list of {len(CAMERA_IDS)} camera arrays")
-        arrays, missed = {}, {}
+        arrays, missed, layouts = {}, {}, set()
         for cam_id, arr in zip(CAMERA_IDS, per_cam):
             if arr is None or (isinstance(arr, np.ndarray) and arr.size == 0):
                 continue
             w2 = f"{f2d}: positions_2d[{subject!r}][{name!r}][camera {cam_id}]"
             arrays[cam_id], n_bad = detections_2d(arr, self.layout, w2)
+            layouts.add(self.layout or ("mpii16" if arr.ndim == 3 and arr.shape[1] == 16 else "h36m17"))
             if n_bad:
                 missed[cam_id] = n_bad
         kp2d_px, meta = _fit_2d(arrays, n_frames, f"{f2d}: {subject}/{name}")
-        return kp2d_px, _missed_meta(meta, kp2d_px, missed, self.source, f2d.name)
+        absent = sorted({j for lay in layouts for j in layout_absent_joints(lay)}, key=H36M17_NAMES.index)
+        return kp2d_px, _missed_meta(meta, kp2d_px, missed, self.source, f2d.name, absent)
 
 
-def _missed_meta(meta: dict, kp2d_px: dict, missed: dict, source: str, file_name: str) -> dict:
-    """Per-motion 2D bookkeeping: file, missed joints per camera (after trimming), absent joints."""
+def _missed_meta(meta: dict, kp2d_px: dict, missed: dict, source: str, file_name: str,
+                 absent: list[str] | None = None) -> dict:
+    """Per-motion 2D bookkeeping: file, missed (NaN) joints per kept camera, missing joints per camera
+    (missed + absent from the layout), the joints the layout lacks."""
     meta = dict(meta, kp2d_file=file_name)
     counts = {cam: int((kp[..., 2] <= 0).sum()) for cam, kp in kp2d_px.items()}
-    if any(missed.values()):
-        meta["kp2d_nan_joints"] = {cam: int(n) for cam, n in missed.items() if n}
+    if absent:
+        meta["kp2d_absent_joints"] = list(absent)
+    if any(n for cam, n in missed.items() if cam in kp2d_px):
+        meta["kp2d_nan_joints"] = {cam: int(n) for cam, n in missed.items() if n and cam in kp2d_px}
     if any(counts.values()):
         meta["kp2d_missing_joints"] = counts
     return meta
 
 
 def _resolve_detections(kp2d, where: Path) -> _Detections | None:
-    if not _is_file_arg(kp2d):
+    label, kp2d = _split_label(kp2d)
+    if not _is_file_arg(kp2d) and label is None:
         return None
     path = Path(kp2d)
     if not path.is_file():
         raise ValueError(f"{path}: 2D detections file not found (kp2d= expects a VideoPose3D-layout npz "
-                         f"with positions_2d, or one of auto, none, {', '.join(DETECTION_SOURCES.values())})")
-    return _Detections(path)
+                         f"with positions_2d, NAME=FILE, or one of auto, none, {', '.join(DETECTION_SOURCES.values())})")
+    return _Detections(path, label)
 
 
 def _load_npz_layout(folder: Path, subjects: list[str] | None, cameras_json, kp2d) -> list[Motion]:
     f3d = folder / "data_3d_h36m.npz"
     positions = _as_dict(read_npz_object(f3d, "positions_3d"), f"{f3d}: field positions_3d")
     subs = _select_subjects(list(positions), subjects, f3d)
-    cameras = load_cameras_json(cameras_json, subs)
+    cameras = load_cameras(cameras_json, subs)
     dets = _resolve_detections(kp2d, folder)
     if dets is None:
-        det = _npz_detection(folder, kp2d)
-        dets = _Detections(folder / f"data_2d_h36m_{det}.npz") if det is not None else None
+        det_path = _npz_detection(folder, kp2d)
+        dets = _Detections(det_path) if det_path is not None else None
     if dets is not None:
         extra = sorted(set(dets.subjects()) - set(positions))
         if extra:
@@ -360,6 +452,25 @@ def _load_npz_layout(folder: Path, subjects: list[str] | None, cameras_json, kp2
 
 
 # ---------------------------------------------------------------------------- cameras
+
+
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def load_cameras(path: str | Path | None, subjects: list[str]) -> dict[str, list[Camera]]:
+    """A calibration file, either kind: the JSON (`load_cameras_json`; None = the shipped one) or a
+    3d-pose-baseline `cameras.h5` (`load_cameras_h5`), told apart by the HDF5 signature or suffix."""
+    if path is not None:
+        path = Path(path)
+        head = b""
+        if path.is_file():
+            with open(path, "rb") as f:
+                head = f.read(len(HDF5_SIGNATURE))
+        if head == HDF5_SIGNATURE or (not head and path.suffix.lower() in (".h5", ".hdf5")):
+            if not path.is_file():
+                raise ValueError(f"{path}: camera file not found")
+            return load_cameras_h5(path, subjects)
+    return load_cameras_json(path, subjects)
 
 
 def load_cameras_json(path: str | Path | None, subjects: list[str]) -> dict[str, list[Camera]]:
@@ -459,27 +570,42 @@ def _index_2d_dir(folder: Path) -> dict[str, dict[str, Path]]:
     return out
 
 
+def _baseline_dirs_here(folder: Path) -> str:
+    """'StackedHourglass/ (use --kp2d sh_pt)' for the 2D folders present in a subject folder, or 'none'."""
+    have = [f"{d}/ (use --kp2d {src})" for src, d in BASELINE_2D_DIRS.items() if (folder / d).is_dir()]
+    return ", ".join(have) or "none"
+
+
 def _baseline_2d_source(root: Path, subs: list[str], kp2d: str) -> str | None:
     if kp2d == "none":
         return None
     if kp2d == "auto":
-        for src, dirname in BASELINE_2D_DIRS.items():
-            if all((root / s / dirname).is_dir() for s in subs):
-                return src
-        return None
+        complete = [src for src, dirname in BASELINE_2D_DIRS.items() if all((root / s / dirname).is_dir() for s in subs)]
+        if not complete:
+            warnings.warn(f"{root}: no 2D folder ({', '.join(d + '/' for d in BASELINE_2D_DIRS.values())}) in every "
+                          f"subject; loaded 3D only (evaluation will project the ground truth); pass kp2d=FILE for "
+                          f"your detections", stacklevel=4)
+            return None
+        if len(complete) > 1:
+            warnings.warn(f"{root}: 2D folders present: {', '.join(BASELINE_2D_DIRS[c] + '/ (' + c + ')' for c in complete)}; "
+                          f"took {BASELINE_2D_DIRS[complete[0]]}/ ({complete[0]}) because auto takes "
+                          f"{', '.join(BASELINE_2D_DIRS)} in this order; pass kp2d='sh' for the other", stacklevel=4)
+        return complete[0]
     if kp2d not in BASELINE_2D_DIRS:
         raise ValueError(f"{root}: kp2d={kp2d!r} is not available in the 3d-pose-baseline layout; expected "
-                         f"auto, none or one of {', '.join(BASELINE_2D_DIRS)}")
+                         f"auto, none, {', '.join(BASELINE_2D_DIRS)} or a detections npz FILE "
+                         f"(2D folders in {subs[0]}: {_baseline_dirs_here(root / subs[0])})")
     for s in subs:
         if not (root / s / BASELINE_2D_DIRS[kp2d]).is_dir():
-            raise ValueError(f"{root / s}: kp2d={kp2d!r} needs folder {BASELINE_2D_DIRS[kp2d]}/, which is missing")
+            raise ValueError(f"{root / s}: kp2d={kp2d!r} needs folder {BASELINE_2D_DIRS[kp2d]}/, which is missing "
+                             f"(2D folders here: {_baseline_dirs_here(root / s)})")
     return kp2d
 
 
 def _load_baseline_layout(root: Path, subjects: list[str] | None, cameras_json, kp2d) -> list[Motion]:
     present = sorted(d.name for d in root.glob("S*") if (d / "MyPoses" / "3D_positions").is_dir())
     subs = _select_subjects(present, subjects, root)
-    cameras = load_cameras_json(cameras_json, subs) if cameras_json is not None else load_cameras_h5(root / "cameras.h5", subs)
+    cameras = load_cameras(cameras_json, subs) if cameras_json is not None else load_cameras_h5(root / "cameras.h5", subs)
     dets = _resolve_detections(kp2d, root)
     src = None if dets is not None else _baseline_2d_source(root, subs, kp2d)
     motions = []
@@ -509,7 +635,8 @@ def _load_baseline_layout(root: Path, subjects: list[str] | None, cameras_json, 
                     raise ValueError(f"{root / s / BASELINE_2D_DIRS[src]}: no 2D files for {name!r} "
                                      f"(expected {name.replace(' ', '_')}.<camera>.h5; pass kp2d='none' to load 3D only)")
                 kp2d_px, meta = _fit_2d(arrays, joints_mm.shape[0], f"{root / s / BASELINE_2D_DIRS[src]}: {name}")
-                meta = _missed_meta(meta, kp2d_px, missed, src, BASELINE_2D_DIRS[src] + "/")
+                meta = _missed_meta(meta, kp2d_px, missed, src, BASELINE_2D_DIRS[src] + "/",
+                                    layout_absent_joints("mpii16"))
             motions.append(_make_motion(s, f.stem, joints_mm, cameras[s], kp2d_px,
                                         dets.source if dets is not None else (src or ""),
                                         dict(meta, layout="3d-pose-baseline"), where=str(f)))
@@ -556,11 +683,18 @@ def _select_subjects(present: list[str], subjects, where: Path) -> list[str]:
 
 
 def _fit_2d(arrays: dict[str, np.ndarray], n_frames: int, where: str) -> tuple[dict[str, np.ndarray], dict]:
-    """Trim 2D longer than the 3D (some videos have extra frames, as VideoPose3D does); shorter is an error."""
-    out, trimmed = {}, {}
+    """Trim 2D longer than the 3D (some videos have extra frames, as VideoPose3D does); shorter is an error.
+
+    A camera with no detection at all in the 3D's frames (every joint NaN or score 0) is a camera
+    without 2D, exactly like an absent one: dropped, listed in `kp2d_missing_cameras` (and in
+    `kp2d_blank_cameras`), never scored with a blank input."""
+    out, trimmed, blank = {}, {}, []
     for cam_id, kp in arrays.items():
         if kp.shape[0] < n_frames:
             raise ValueError(f"{where}: camera {cam_id} has {kp.shape[0]} 2D frames, fewer than the {n_frames} 3D frames")
+        if not (kp[:n_frames, :, 2] > 0).any():
+            blank.append(cam_id)
+            continue
         if kp.shape[0] > n_frames:
             trimmed[cam_id] = int(kp.shape[0] - n_frames)
         out[cam_id] = np.ascontiguousarray(kp[:n_frames], dtype=np.float32)
@@ -568,7 +702,10 @@ def _fit_2d(arrays: dict[str, np.ndarray], n_frames: int, where: str) -> tuple[d
     missing = [c for c in CAMERA_IDS if c not in out]
     if missing:
         meta["kp2d_missing_cameras"] = missing
-        warnings.warn(f"{where}: no 2D for camera(s) {', '.join(missing)}", stacklevel=4)
+        why = f" (every detection of {', '.join(blank)} is NaN or has score 0)" if blank else ""
+        warnings.warn(f"{where}: no 2D for camera(s) {', '.join(missing)}{why}; skipped in evaluation", stacklevel=4)
+    if blank:
+        meta["kp2d_blank_cameras"] = blank
     if trimmed:
         meta["kp2d_trimmed_frames"] = trimmed
     return out, meta
@@ -608,29 +745,78 @@ SPLITS: dict[str, tuple[str, ...]] = {"train": TRAIN_SUBJECTS, "test": TEST_SUBJ
                                       "all": TRAIN_SUBJECTS + TEST_SUBJECTS}
 
 
+def _check_val_subjects(val_subjects, where: Path) -> tuple[str, ...]:
+    if val_subjects is None:
+        return VAL_SUBJECTS
+    if isinstance(val_subjects, str):
+        val_subjects = [] if val_subjects.strip().lower() in ("", "none") else val_subjects.split(",")
+    out = []
+    for v in val_subjects:
+        s = v.strip() if isinstance(v, str) else f"S{int(v)}"
+        if s not in TRAIN_SUBJECTS:
+            raise ValueError(f"{where}: val_subjects {s!r} is not a training subject; the validation part is "
+                             f"taken from {', '.join(TRAIN_SUBJECTS)} (never from the test subjects "
+                             f"{', '.join(TEST_SUBJECTS)}), or 'none'")
+        out.append(s)
+    return tuple(dict.fromkeys(out))
+
+
+def assign_validation_part(motions: list[Motion], val_subjects: tuple[str, ...], where: Path) -> None:
+    """Training-subject motions of `val_subjects` -> split "val" (in place), with the rule in
+    `meta["split_rule"]`. Not applied (with a warning) when it would leave no training subject, or
+    when none of `val_subjects` is loaded while training subjects are."""
+    if not val_subjects:
+        return
+    train_subs = {m.subject for m in motions if m.meta.get("split") == "train"}
+    if not train_subs:
+        return  # test subjects only (e.g. split="test"): nothing to validate
+    val = train_subs & set(val_subjects)
+    names = ", ".join(val_subjects)
+    if not val:
+        warnings.warn(f"{where}: no validation part: subject(s) {names} not loaded (training subjects "
+                      f"{', '.join(sorted(train_subs))}); fine-tuning on this data is not validated; pass "
+                      f"val_subjects (--val-subjects) with one of the loaded training subjects", stacklevel=3)
+        return
+    if val == train_subs:
+        warnings.warn(f"{where}: no validation part: {names} would leave no training subject; all loaded training "
+                      f"subjects stay 'train'", stacklevel=3)
+        return
+    rule = f"validation part: subject(s) {', '.join(sorted(val))} of the training subjects"
+    for m in motions:
+        if m.subject in val and m.meta.get("split") == "train":
+            m.meta["split"] = "val"
+            m.meta["split_rule"] = rule
+
+
 def load_h36m(path: str | Path, *, subjects=None, cameras_json: str | Path | None = None,
               with_framewise_labels: bool | str | Path = True, kp2d: str | Path = "auto",
-              label_scheme: str = "label11", split: str | None = None) -> list[Motion]:
+              label_scheme: str = "label11", split: str | None = None,
+              val_subjects=None) -> list[Motion]:
     """Load Human3.6M from a VideoPose3D npz folder or a 3d-pose-baseline folder.
 
     subjects:  e.g. ["S1", "S9"] (or ints); None = all present.
-    cameras_json: calibration JSON (default: the package's assets/h36m/cameras.json). The npz layout always
-               uses it; the 3d-pose-baseline layout uses cameras.h5 unless this is given.
+    cameras_json: calibration file, the JSON or a 3d-pose-baseline cameras.h5 (default: the package's
+               assets/h36m/cameras.json in the npz layout, the folder's cameras.h5 in the 3d-pose-baseline layout).
     with_framewise_labels: True = the default framewise labels file, a path = that file, False = none.
                Unjoined sequences/keys are reported with a warning (and in each motion's meta).
-    kp2d:      "auto" | "none" | a VideoPose3D detection name (`cpn_ft_h36m_dbb`, `gt`, ...) or its
-               kp2d_source alias (`cpn`, `sh`, `sh_pt`, `detectron`); baseline layout: `sh_pt`
-               (StackedHourglass/) or `sh` (StackedHourglassFineTuned240/); or the path of a
-               detections npz in the VideoPose3D layout (SH, CPN or one's own; either 3D layout).
+    kp2d:      one of `KP2D_VALUES`: "auto" | "none" | a VideoPose3D detection name (`cpn_ft_h36m_dbb`,
+               `gt`, ...) or its kp2d_source alias (`gt`, `cpn`, `sh`, `sh_pt`, `detectron`); baseline
+               layout: `sh_pt` (StackedHourglass/) or `sh` (StackedHourglassFineTuned240/); or the path
+               of a detections npz in the VideoPose3D layout (SH, CPN or one's own; either 3D layout),
+               optionally as "NAME=FILE" to label it NAME. "auto" warns with the list of 2D files when
+               the choice is not the only recognised one, and when it finds no 2D at all.
                NaN joints in detections are missed detections (x = y = score = 0, counted in
-               `meta["kp2d_nan_joints"]`); a camera with no detections is listed in
-               `meta["kp2d_missing_cameras"]` and keeps no 2D (it is never filled with projected GT).
+               `meta["kp2d_nan_joints"]`); a camera with no detections (absent, or every joint NaN)
+               is listed in `meta["kp2d_missing_cameras"]` and keeps no 2D (never filled with projected GT).
     split:     "train" (S1, S5, S6, S7, S8), "test" (S9, S11) or "all"; combines with `subjects`.
+    val_subjects: the declared validation part (meta split "val"), training subjects only; None =
+               `VAL_SUBJECTS` (S8); [] or "none" = none (all five train, as published).
     Returns one Motion per sequence, named "S1/Walking 1", joints in world mm, fps 50.
     """
     layout, root = _detect_layout(Path(path))
     if split is not None and split not in SPLITS:
         raise ValueError(f"{root}: unknown split {split!r}; expected one of {', '.join(SPLITS)}")
+    val_subjects = _check_val_subjects(val_subjects, root)
     subjects = (subjects, split)
     if layout == "npz":
         motions = _load_npz_layout(root, subjects, cameras_json, kp2d)
@@ -641,4 +827,5 @@ def load_h36m(path: str | Path, *, subjects=None, cameras_json: str | Path | Non
         report = join_framewise(motions, load_framewise_labels(label_path, label_scheme), label_scheme)
         if report.motions_without_labels or report.labels_without_motion or report.trimmed or report.padded:
             warnings.warn(f"{root}: {report.summary()}", stacklevel=2)
+    assign_validation_part(motions, val_subjects, root)
     return motions

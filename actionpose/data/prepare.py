@@ -44,11 +44,26 @@ def resample_motion(m: Motion, fps: float) -> Motion:
         idx = np.minimum(np.round(np.arange(joints.shape[0]) * (m.fps / fps)).astype(np.int64), m.num_frames - 1)
         lpf = m.label_per_frame[idx]
     meta = {**m.meta, "source_fps": float(m.fps)}
+    meta.update(_kp2d_counts(kp2d, m.meta))
     if m.meta.get("valid_frames") is not None:  # per-frame flags (MPI-INF-3DHP test) follow the nearest frame
         idx = np.minimum(np.round(np.arange(joints.shape[0]) * (m.fps / fps)).astype(np.int64), m.num_frames - 1)
         flags = np.asarray(m.meta["valid_frames"], dtype=bool)[idx]
         meta.update(valid_frames=flags.tolist(), num_valid_frames=int(flags.sum()))
     return replace(m, joints3d_world_mm=joints, fps=float(fps), kp2d_px=kp2d, label_per_frame=lpf, meta=meta)
+
+
+def _kp2d_counts(kp2d: dict[str, np.ndarray], meta: dict) -> dict:
+    """The per-camera 2D counts of `meta` recomputed on resampled keypoints `kp2d`: missing joints
+    (score 0) and, of those, the missed detections (every missing joint but the ones the 2D layout
+    lacks, `meta["kp2d_absent_joints"]`). Counts absent from `meta` stay absent."""
+    out: dict = {}
+    absent = [H36M17_NAMES.index(n) for n in meta.get("kp2d_absent_joints", ()) if n in H36M17_NAMES]
+    has = [j for j in range(len(H36M17_NAMES)) if j not in absent]
+    if "kp2d_missing_joints" in meta:
+        out["kp2d_missing_joints"] = {cam: int((kp[..., 2] <= 0).sum()) for cam, kp in kp2d.items()}
+    if "kp2d_nan_joints" in meta:
+        out["kp2d_nan_joints"] = {cam: n for cam, kp in kp2d.items() if (n := int((kp[:, has, 2] <= 0).sum()))}
+    return out
 
 
 # ------------------------------------------------------------------------------------ loading
@@ -219,7 +234,7 @@ def summarize(motions: list[Motion]) -> dict:
     seconds = sum(m.num_frames / m.fps for m in motions)
     kp2d_sources = Counter(_describe_2d(m) for m in motions if m.kp2d_px)
     no_2d = [f"{m.name}: {', '.join(m.meta['kp2d_missing_cameras'])}" for m in motions
-             if m.kp2d_px and m.meta.get("kp2d_missing_cameras")]
+             if m.meta.get("kp2d_missing_cameras")]
     nan_joints = sum(sum(m.meta.get("kp2d_nan_joints", {}).values()) for m in motions)
     masked_joints = sum(sum(m.meta.get("kp2d_missing_joints", {}).values()) for m in motions)
     masked_frames = sum(int((kp[..., 2] <= 0).all(axis=1).sum()) for m in motions for kp in m.kp2d_px.values())
@@ -241,6 +256,7 @@ def summarize(motions: list[Motion]) -> dict:
         "kp2d_nan_joints": int(nan_joints),
         "kp2d_masked_joints": int(masked_joints),
         "kp2d_masked_frames": int(masked_frames),
+        "split_rules": sorted({str(m.meta["split_rule"]) for m in motions if m.meta.get("split_rule")}),
     }
 
 
@@ -261,6 +277,9 @@ def format_summary(summary: dict) -> str:
                  f"fps {fps}   subjects {summary['subjects']}")
     for name, s in summary["splits"].items():
         lines.append(f"  split {name:<6} clips {s['clips']:>6}   frames {s['frames']:>8}")
+    for rule in summary.get("split_rules", []):
+        lines.append(f"  split val = {rule} (fine-tuning validates on it; prepare with --val-subjects none "
+                     f"to train on them too)")
     lines.append(f"labels {summary['labels']} distinct   unlabelled clips {summary['unlabelled_clips']}")
     miss = ", ".join(f"{k} ({v} clips)" for k, v in summary["joints_missing"].items()) or "none"
     est = ", ".join(f"{k} ({v} clips)" for k, v in summary["joints_estimated"].items()) or "none"

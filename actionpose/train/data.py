@@ -19,6 +19,12 @@ def load_data(path: str | Path | None) -> tuple[list[Motion], dict]:
     if not src.exists():
         raise FileNotFoundError(f"{src}: no such prepared data dir (create one with `actionpose prepare`)")
     if src.is_dir() and not (src / "meta.json").exists():
+        raw = raw_dataset_kind(src)
+        if raw:
+            kind, what = raw
+            raise ValueError(f"{src}: a raw {what} folder, not a prepared data dir (no meta.json); run "
+                             f"`actionpose prepare {kind} --source {src} --out PREPARED` on it and pass the "
+                             f"prepared folder")
         if any(p.suffix in (".json", ".npz") for p in src.iterdir()):
             raise ValueError(f"{src}: holds 2D keypoint files but no prepared 3D ground truth (meta.json); "
                              "only inference is possible here (`actionpose infer --input FILE`)")
@@ -27,6 +33,30 @@ def load_data(path: str | Path | None) -> tuple[list[Motion], dict]:
     info = dict(info)
     info.setdefault("path", str(src))
     return motions, info
+
+
+def check_same_fps(run_fps, data_fps, where: str, run: str | None = None, verb: str = "") -> None:
+    """A run trained at `run_fps` is used on data at `data_fps` (evaluation, fine-tuning): refused when
+    they differ (the model's frames per window would span another duration). None = unknown, not checked."""
+    if not run_fps or not data_fps or abs(float(run_fps) - float(data_fps)) <= 1e-3:
+        return
+    who = f"the run {run}" if run else "the run"
+    raise ValueError(f"{where}: data is at {float(data_fps):g} fps but {who} was trained at {float(run_fps):g} fps; "
+                     f"prepare the data with --fps {float(run_fps):g}{verb}")
+
+
+def raw_dataset_kind(folder: Path) -> tuple[str, str] | None:
+    """(prepare kind, description) when `folder` holds a dataset in a raw layout `actionpose prepare`
+    reads (it has the 3D), else None. Cheap: file names only."""
+    if (folder / "data_3d_h36m.npz").is_file():
+        return "h36m", "Human3.6M (VideoPose3D npz layout, with the 3D)"
+    if any(folder.glob("S*/MyPoses/3D_positions/*.h5")):
+        return "h36m", "Human3.6M (3d-pose-baseline layout, with the 3D)"
+    if (folder / "data_test_3dhp.npz").is_file() or (folder / "data_train_3dhp.npz").is_file():
+        return "3dhp", "MPI-INF-3DHP (preprocessed npz, with the 3D)"
+    if next(folder.glob("*.bvh"), None) is not None or next(folder.glob("*/*.bvh"), None) is not None:
+        return "bvh", "BVH mocap"
+    return None
 
 
 def data_fingerprint(motions: list[Motion]) -> str:
