@@ -48,6 +48,13 @@ def _specs(at) -> list[dict]:
     return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
 
 
+def _viewer_spec(at) -> dict:
+    """The 3D viewer's figure: drawn by the camera-keeping component (app/explorer/camera_chart.py)."""
+    comps = [c for c in at.get("component_instance") if c.proto.component_name.endswith("camera_chart")]
+    assert len(comps) == 1, [c.proto.component_name for c in at.get("component_instance")]
+    return json.loads(json.loads(comps[0].proto.json_args)["spec"])
+
+
 def _arr(v) -> np.ndarray:
     """A plotly JSON array: a list, or plotly's typed-array encoding {'dtype', 'bdata'}."""
     if isinstance(v, dict) and "bdata" in v:
@@ -67,7 +74,7 @@ def test_every_tab_renders_on_the_demo_run(demo_run, held):
     assert [t.label for t in at.tabs] == TABS
     # Viewer: metrics, the animated 2D + 3D figure with one frame per input frame, the error strip.
     assert {"MPJPE (sequence)", "frames", "2D source", "frames with joints off screen"} <= {m.label for m in at.metric}
-    viewer, strip = _specs(at)[:2]
+    viewer, strip = _viewer_spec(at), _specs(at)[0]
     n = held[0].num_frames
     assert len(viewer["frames"]) == n and viewer["layout"]["sliders"][0]["active"] == 0
     assert viewer["layout"]["scene"]["uirevision"] == f"{held[0].name}/0"
@@ -93,9 +100,35 @@ def test_worst_frame_link_opens_the_viewer_there(demo_run, held):
     worst = int(np.nanargmax(clip.frame_err_mm))
     assert at.session_state["frame"] == worst
     assert any(f"opens at frame **{worst}**" in c.value for c in at.caption)
-    viewer = _specs(at)[0]
+    viewer = _viewer_spec(at)
     assert viewer["layout"]["sliders"][0]["active"] == worst
     assert f"frame {worst} · MPJPE {np.nanmean(clip.joint_err_mm[worst]):.1f} mm" in viewer["layout"]["title"]["text"]
+
+
+def test_viewer_chart_keeps_its_identity_across_reruns(demo_run, held):
+    """Issue 22: the 3D viewer is one mounted chart across reruns (so the browser keeps the user's camera;
+    the browser half is test_app_browser.py::test_viewer_keeps_the_rotated_camera): a frame jump and a
+    "colour by" change send a new figure to the same element, with the same uirevision."""
+    at = _app(tab="Viewer", seq=held[0].name, view=0, frame=0)
+    _clean(at)
+
+    def viewer():
+        (c,) = [c for c in at.get("component_instance") if c.proto.component_name.endswith("camera_chart")]
+        return c.proto.id, json.loads(json.loads(c.proto.json_args)["spec"])
+
+    first_id, first = viewer()
+    at.session_state["frame"] = 5
+    at.run()
+    jump_id, jump = viewer()
+    at.session_state["color_by"] = "side"
+    at.run()
+    side_id, side = viewer()
+    _clean(at)
+    assert first_id == jump_id == side_id
+    assert jump["layout"]["sliders"][0]["active"] == 5 != first["layout"]["sliders"][0]["active"]
+    assert "coloured by error" not in json.dumps(side["layout"]["annotations"])
+    assert first["layout"]["uirevision"] == jump["layout"]["uirevision"] == side["layout"]["uirevision"] == \
+        f"{held[0].name}/0"
 
 
 def test_projector_states_its_method_and_places_a_query(demo_run):

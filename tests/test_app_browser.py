@@ -120,23 +120,54 @@ def _viewer_caption(page, timeout_ms: int = 60_000) -> str:
     return cap.inner_text()
 
 
+def _viewer(page):
+    """The 3D viewer: a plotly chart in the camera-keeping component's iframe (app/explorer/camera_chart)."""
+    return page.frame_locator("iframe[title$='camera_chart']").first
+
+
 def _slider_value(page) -> int:
     """The viewer slider's current value ('frame N', drawn by plotly.js in the browser)."""
-    label = page.locator(".js-plotly-plot .slider-container text.slider-label", has_text="frame").first
+    label = _viewer(page).locator(".js-plotly-plot .slider-container text.slider-label", has_text="frame").first
     label.wait_for(timeout=60_000)
     return int(re.findall(r"\d+", label.text_content() or "")[0])
 
 
+_CAMERA = "gd => JSON.stringify(gd._fullLayout.scene._scene.getCamera())"
+
+
+def _camera(page) -> dict:
+    """The 3D camera the viewer shows now (read from plotly.js's gl3d scene)."""
+    import json
+    return json.loads(_viewer(page).locator("#plot").evaluate(_CAMERA))
+
+
+def _same_camera(a: dict, b: dict, tol: float = 1e-6) -> bool:
+    return all(abs(a[p][k] - b[p][k]) <= tol for p in ("eye", "up", "center") for k in "xyz")
+
+
+def _renders(page) -> int:
+    return int(_viewer(page).locator("#plot").get_attribute("data-renders") or 0)
+
+
+def _wait_rerender(page, before: int, timeout_s: float = 60) -> None:
+    deadline = time.time() + timeout_s
+    while _renders(page) <= before:
+        assert time.time() < deadline, "the viewer was not redrawn after the rerun"
+        time.sleep(0.3)
+    time.sleep(0.5)
+
+
 def test_viewer_plays_client_side(page, tmp_path):
     assert [t.strip() for t in page.get_by_role("tab").all_inner_texts()] == TABS
-    page.get_by_text("▶ play").first.wait_for(timeout=60_000)
+    viewer = _viewer(page)
+    viewer.get_by_text("▶ play").first.wait_for(timeout=60_000)
     _no_errors(page)
-    assert "MPJPE" in page.locator(".js-plotly-plot .g-gtitle").first.text_content()
+    assert "MPJPE" in viewer.locator(".js-plotly-plot .g-gtitle").first.text_content()
     start = _slider_value(page)
-    title = page.locator(".js-plotly-plot .g-gtitle").first
-    page.locator(".js-plotly-plot .updatemenu-button").first.click()  # ▶ play
+    title = viewer.locator(".js-plotly-plot .g-gtitle").first
+    viewer.locator(".js-plotly-plot .updatemenu-button").first.click()  # ▶ play
     time.sleep(2.0)
-    page.locator(".js-plotly-plot .updatemenu-button").nth(1).click()  # ❚❚ pause
+    viewer.locator(".js-plotly-plot .updatemenu-button").nth(1).click()  # ❚❚ pause
     moved = _slider_value(page)
     assert moved > start  # frames advanced in the browser; the server did not rerun the page
     assert title.text_content().startswith(f"frame {moved} · MPJPE")
@@ -203,7 +234,7 @@ def test_upload_coco17_gives_3d_and_bad_file_one_line(page, tmp_path):
     page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(good))
     page.get_by_role("button", name="download 3D (.json)").wait_for(timeout=90_000)
     assert page.get_by_text("clip_coco17.json: 60 frames, layout coco17").count() == 1
-    page.get_by_text("▶ play").first.wait_for(timeout=30_000)
+    _viewer(page).get_by_text("▶ play").first.wait_for(timeout=30_000)
     _no_errors(page)
     _shot(page, tmp_path, "upload")
     bad = tmp_path / "broken.json"
@@ -230,3 +261,70 @@ def test_compare_two_runs(page, tmp_path):
     _no_errors(page)
     assert page.locator(".js-plotly-plot").count() >= 5
     _shot(page, tmp_path, "compare")
+
+
+def _drag_scene(page) -> None:
+    """Rotate the 3D scene: press in its middle and drag right and down (real mouse events)."""
+    plot = _viewer(page).locator("#plot")
+    box = plot.bounding_box()
+    dom = plot.evaluate("gd => { const s = gd._fullLayout._size, d = gd._fullLayout.scene.domain; "
+                        "return [s.l + s.w * (d.x[0] + d.x[1]) / 2, s.t + s.h * (1 - (d.y[0] + d.y[1]) / 2)]; }")
+    x, y = box["x"] + dom[0], box["y"] + dom[1]
+    page.mouse.move(x, y)
+    time.sleep(0.2)
+    page.mouse.down()
+    time.sleep(0.2)
+    for k in range(1, 21):
+        page.mouse.move(x + 8 * k, y + 3 * k)
+        time.sleep(0.03)
+    page.mouse.up()
+    time.sleep(0.5)
+
+
+def test_viewer_keeps_the_rotated_camera(page, tmp_path):
+    """Issue 22: the 3D camera the user rotated to stays through a slider step, play/pause, a click on
+    the error strip (a rerun at another frame) and a "colour by" change (a rerun with another figure)."""
+    viewer = _viewer(page)
+    viewer.get_by_text("▶ play").first.wait_for(timeout=60_000)
+    time.sleep(1.0)
+    default = _camera(page)
+    _drag_scene(page)
+    rotated = _camera(page)
+    assert not _same_camera(rotated, default, tol=0.05), "the drag did not rotate the 3D view"
+
+    # client-side: one slider step, then play and pause (Plotly.animate redraws the scene)
+    start = _slider_value(page)
+    rail = viewer.locator(".js-plotly-plot .slider-rail-rect").first.bounding_box()
+    page.mouse.click(rail["x"] + rail["width"] * 0.25, rail["y"] + rail["height"] / 2)
+    time.sleep(0.8)
+    assert _slider_value(page) != start
+    assert _same_camera(_camera(page), rotated), "a slider step reset the camera"
+    viewer.locator(".js-plotly-plot .updatemenu-button").first.click()  # ▶ play
+    time.sleep(1.5)
+    viewer.locator(".js-plotly-plot .updatemenu-button").nth(1).click()  # ❚❚ pause
+    time.sleep(0.5)
+    assert _same_camera(_camera(page), rotated), "play/pause reset the camera"
+
+    # server side: a click on the error strip reruns the page at that frame
+    before = _renders(page)
+    strip = page.locator("[data-testid='stPlotlyChart']").first
+    strip.scroll_into_view_if_needed()
+    time.sleep(0.5)
+    box = strip.locator(".scatterlayer .trace").first.locator("path.point").nth(30).bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x - 3, y)
+    page.mouse.move(x, y)
+    page.mouse.click(x, y)
+    page.get_by_text("opens at frame 30").first.wait_for(timeout=60_000)
+    _wait_rerender(page, before)
+    assert _slider_value(page) == 30
+    assert _same_camera(_camera(page), rotated), "a click on the error strip reset the camera"
+
+    # server side: "colour by" gives another figure (same clip and view)
+    before = _renders(page)
+    page.get_by_text("left / right").first.click()
+    _wait_rerender(page, before)
+    assert "coloured by error" not in viewer.locator(".js-plotly-plot").first.inner_text()
+    assert _same_camera(_camera(page), rotated), "a 'colour by' change reset the camera"
+    _no_errors(page)
+    _shot(page, tmp_path, "viewer_camera")

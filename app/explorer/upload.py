@@ -11,6 +11,7 @@ import streamlit as st
 import actionpose as ap
 from actionpose import viz
 
+from .camera_chart import camera_chart
 from .context import Ctx
 
 LAYOUTS = ("auto", "coco17", "h36m17")
@@ -60,7 +61,7 @@ def render(ctx: Ctx) -> None:
                f"{r['masked']} fully masked frames · lifted by {ctx.checkpoint_line}")
     fig = viz.pose_viewer_figure(r["x2d"], r["y3d"] * scale, None, None, image_size_wh=(w, h), fps=fps,
                                  title=up.name, uirevision=f"upload/{up.name}")
-    st.plotly_chart(fig, key="up_viewer", config={"displaylogo": False})
+    camera_chart(fig, key="up_viewer")  # keeps the user's 3D camera
     st.caption(f"3D = model units × {scale:g} mm; no ground truth, so the skeleton is coloured left / right")
     if any(r["actions"]):
         rows = [{"frames": f"{s}–{e - 1}", **{f"top-{i + 1}": f"{t} ({p:.2f})" for i, (t, p) in enumerate(a[:3])}}

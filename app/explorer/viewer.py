@@ -8,6 +8,7 @@ import streamlit as st
 from actionpose import viz
 
 from . import cache
+from .camera_chart import camera_chart
 from .common import selected_points
 from .context import Ctx, need_sequence
 
@@ -54,7 +55,7 @@ def render(ctx: Ctx) -> None:
     cmax = o3.slider("colour bar maximum (mm, fixed for every clip)", 50, 400, step=25, key="cmax_mm")
     o4.caption(f"opens at frame **{t}**; ▶ plays in the browser (no rerun); click the strip below to jump")
     fig = cache.viewer_figure(*ctx.key, ctx.data, ctx.seq, ctx.view, ctx.flip, t, color_by, bool(links), float(cmax))
-    st.plotly_chart(fig, key="viewer_fig", config={"displaylogo": False})
+    camera_chart(fig, key="viewer_fig")  # keeps the user's 3D camera (st.plotly_chart resets it)
     st.plotly_chart(viz.error_strip_figure(c.frame_err_mm, c.windows, frame=t, cmax_mm=float(cmax)),
                     key="viewer_strip", on_select=_frame_from_strip, selection_mode=("points",))
 
