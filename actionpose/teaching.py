@@ -11,7 +11,7 @@
 - `coco17_from_h36m17`: writes H36M-17 keypoints in the COCO-17 order a 2D detector produces.
 - `interact`: ipywidgets controls that re-draw one output in place; executed headless (CI, the
   renderer) the output shows the initial state.
-- `record_facts`: the numbers a notebook's prose states, displayed and machine-readable, so
+- `record_facts`: the numbers a notebook's prose states, machine-readable and not drawn, so
   `tests/test_notebooks.py` checks the prose against the outputs.
 """
 from __future__ import annotations
@@ -260,13 +260,34 @@ def coco17_from_h36m17(kp: np.ndarray) -> np.ndarray:
     return out
 
 
-def interact(render: Callable[..., object], **controls) -> object:
-    """Show `render(**values)` with ipywidgets `controls` (name → widget) that re-draw it in place.
+def _mimebundle(obj) -> dict:
+    """`obj` as a raw display bundle. A plotly figure displays itself through `_ipython_display_`, which
+    drops a display id (so `update_display` would have nothing to update): ask for its mime bundle instead."""
+    if isinstance(obj, go.Figure):
+        bundle = dict(obj._repr_mimebundle_(None, None) or {})
+        if not bundle:  # no plotly renderer outside a kernel: the mime type JupyterLab's plotly extension draws
+            bundle = {"application/vnd.plotly.v1+json": json.loads(obj.to_json())}
+        title = obj.layout.title.text or "plotly figure"
+        bundle.setdefault("text/plain", f"<plotly figure: {title}>")
+        return bundle
+    from IPython import get_ipython
+    shell = get_ipython()
+    if shell is not None:
+        data, _ = shell.display_formatter.format(obj)
+        if data:
+            return dict(data)
+    return {"text/plain": repr(obj)}
 
-    The initial output is an ordinary display output, so a notebook executed headless (tests, the
-    HTML renderer) shows the initial state; in JupyterLab moving a control replaces that output
-    (`update_display`). Without ipywidgets installed the initial output alone is shown.
-    Returns the initial output object.
+
+def interact(render: Callable[..., object], **controls) -> None:
+    """Show `render(**values)` under ipywidgets `controls` (name → widget); moving a control re-draws it.
+
+    The output is an ordinary display output with a display id (a plotly figure is displayed from its
+    mime bundle, not through `_ipython_display_`, which would drop the id), so a notebook executed
+    headless (tests, the HTML renderer) keeps the initial state as a static figure, and in JupyterLab a
+    control change replaces that output in place (`update_display`). An error in `render` replaces the
+    figure with its one-line message. Without ipywidgets installed the initial output alone is shown.
+    Returns None, so the figure is not shown a second time as the cell's value.
     """
     from IPython.display import display
     values = {k: w.value for k, w in controls.items()}
@@ -274,18 +295,21 @@ def interact(render: Callable[..., object], **controls) -> object:
     try:
         import ipywidgets as widgets
     except ImportError:
-        display(first)
-        return first
-    box = widgets.VBox(list(controls.values()))
-    display(box)
-    handle = display(first, display_id=True)
+        display(_mimebundle(first), raw=True)
+        return None
+    display(widgets.VBox(list(controls.values())))
+    handle = display(_mimebundle(first), raw=True, display_id=True)
 
     def on_change(_change=None):
-        handle.update(render(**{k: w.value for k, w in controls.items()}))
+        try:
+            out = _mimebundle(render(**{k: w.value for k, w in controls.items()}))
+        except Exception as e:  # noqa: BLE001 - shown in place of the figure (a callback's traceback is hidden)
+            out = {"text/plain": f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"}
+        handle.update(out, raw=True)
 
     for w in controls.values():
         w.observe(on_change, names="value")
-    return first
+    return None
 
 
 def _plain(v):
@@ -300,16 +324,23 @@ def _plain(v):
     return v
 
 
+class Facts(dict):
+    """The facts `record_facts` recorded: a plain dict that draws nothing as a cell's last value."""
+
+    def _ipython_display_(self) -> None:
+        return None
+
+
 def record_facts(**facts) -> dict:
-    """Display the numbers this notebook's prose relies on (JSON; tests/test_notebooks.py reads them
-    from the executed notebook and checks the prose's claims). Returns them as plain Python."""
+    """Record the numbers this notebook's prose relies on, for tests/test_notebooks.py (which reads them
+    from the executed notebook and checks the prose's claims). Test plumbing, kept out of the reader's
+    view: the output carries only the facts' own mime type (JSON), which JupyterLab and the HTML renderer
+    do not draw. Returns the facts as plain Python (a dict that draws nothing as a cell's value)."""
     from IPython.display import display
     plain = _plain(facts)
     json.dumps(plain)  # fail here, not in the test, if something is not JSON-serialisable
-    text = "facts checked by tests/test_notebooks.py:\n" + "\n".join(
-        f"  {k} = {v:.4g}" if isinstance(v, float) else f"  {k} = {v}" for k, v in plain.items())
-    display({FACTS_MIME: plain, "text/plain": text}, raw=True)
-    return plain
+    display({FACTS_MIME: plain}, raw=True)
+    return Facts(plain)
 
 
 def notebook_source_hash(path) -> str:

@@ -98,3 +98,71 @@ def test_facts_and_source_hash(tmp_path):
     nb["cells"][1]["source"] = "changed"
     p.write_text(json.dumps(nb))
     assert notebook_source_hash(p) != h
+
+
+# ----------------------------------------------------------------- notebook widgets (issue 22)
+
+def _bar(n=1):
+    import plotly.graph_objects as go
+    return go.Figure(go.Bar(y=list(range(n))), layout=dict(title=f"{n} bars"))
+
+
+def test_interact_redraws_its_figure_in_place_once():
+    """A control change updates the one displayed figure (same display id, new data); the cell's value is
+    None, so the figure is not shown twice. Before issue 22 the figure went out through plotly's
+    `_ipython_display_`, without the display id, and the update changed nothing on screen."""
+    widgets = pytest.importorskip("ipywidgets")
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.utils.capture import capture_output
+    InteractiveShell.instance()
+    slider = widgets.IntSlider(value=2, min=1, max=9)
+    with capture_output() as cap:
+        result = ap.interact(_bar, n=slider)
+        figures = [o for o in cap.outputs if "application/vnd.plotly.v1+json" in o.data]
+        assert result is None and len(figures) == 1
+        first = figures[0]
+        display_id = (first.transient or {}).get("display_id")
+        assert display_id, "the figure was displayed without a display id: nothing to update"
+        slider.value = 5
+    updates = [o for o in cap.outputs if o.update]
+    assert len(updates) == 1 and updates[0].transient["display_id"] == display_id
+    assert len(updates[0].data["application/vnd.plotly.v1+json"]["data"][0]["y"]) == 5
+    assert len(first.data["application/vnd.plotly.v1+json"]["data"][0]["y"]) == 2
+    with capture_output() as cap:
+        slider.value = 0  # min is 1: clamped to 1, still a redraw
+    assert len(cap.outputs[-1].data["application/vnd.plotly.v1+json"]["data"][0]["y"]) == 1
+
+
+def _run_cells(*sources: str):
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    pytest.importorskip("ipykernel")
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(s) for s in sources]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbclient.NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+    return nb
+
+
+def test_interact_updates_through_a_kernel():
+    """The same through a real kernel (nbclient applies update_display_data as JupyterLab does): moving
+    the slider in a later cell replaces the first cell's figure; the browser half is
+    tests/test_notebook_browser.py."""
+    nb = _run_cells(
+        "import actionpose as ap\nimport ipywidgets as widgets\nimport plotly.graph_objects as go\n"
+        "slider = widgets.IntSlider(value=2, min=1, max=9)\n"
+        "ap.interact(lambda n: go.Figure(go.Bar(y=list(range(n)))), n=slider)",
+        "slider.value = 6")
+    outs = nb.cells[0].outputs
+    figures = [o for o in outs if "application/vnd.plotly.v1+json" in o.get("data", {})]
+    assert len(figures) == 1, [list(o.get("data", {})) for o in outs]  # once, not again as the cell's value
+    assert not [o for o in outs if o.output_type == "execute_result"]
+    assert len(figures[0]["data"]["application/vnd.plotly.v1+json"]["data"][0]["y"]) == 6
+
+
+def test_record_facts_are_machine_readable_and_not_drawn():
+    """Test plumbing stays out of the reader's view: the facts output has no text (nothing printed)."""
+    nb = _run_cells("import actionpose as ap\nap.record_facts(a=1.5, b=[1, 2])")
+    (out,) = nb.cells[0].outputs
+    assert out.output_type == "display_data" and set(out["data"]) == {FACTS_MIME}
+    assert facts_of(nb) == {"a": 1.5, "b": [1, 2]}
