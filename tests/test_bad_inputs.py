@@ -30,6 +30,7 @@ import pytest
 
 import actionpose as ap
 from actionpose import cli
+from actionpose.data.h36m import default_cameras_path
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "errors.md"
@@ -158,6 +159,15 @@ def _h36m_folder(d: Path) -> Path:
     return folder
 
 
+def _baseline_folder(d: Path) -> Path:
+    """A 3d-pose-baseline folder as the stock archive has it: S1's 3D and StackedHourglass/ (no fine-tuned SH)."""
+    root = d / "h36m"
+    (root / "S1" / "MyPoses" / "3D_positions").mkdir(parents=True)
+    (root / "S1" / "MyPoses" / "3D_positions" / "Walking.h5").write_bytes(b"")
+    (root / "S1" / "StackedHourglass").mkdir()
+    return root
+
+
 def _zip_without_field(path: Path) -> Path:
     with zipfile.ZipFile(path, "w") as zf:
         zf.writestr("other.npy", b"")
@@ -213,6 +223,20 @@ case("prepare-h36m-truncated-npz", "prepare h36m", "data_3d_h36m.npz cut in half
 case("prepare-h36m-out-is-source", "prepare h36m", "--out is the --source folder",
      r"<tmp>/h36m: --out is the --source itself")(
     lambda d, e: ["prepare", "h36m", "--source", str(_h36m_folder(d)), "--out", str(d / "h36m")])
+case("prepare-h36m-out-not-empty", "prepare h36m", "--out an existing prepared folder, without --overwrite",
+     r"<tmp>/out: --out already exists and is not empty \(a prepared data folder\); pass --overwrite")(
+    lambda d, e: ["prepare", "h36m", "--source", str(_h36m_folder(d)), "--out", str(_prepared(d / "out")),
+                  "--no-progress"])
+case("prepare-h36m-val-subject-test", "prepare h36m", "--val-subjects S9 (a test subject)",
+     r"<tmp>/h36m: val_subjects 'S9' is not a training subject; .*\(never from the test subjects S9, S11\)")(
+    lambda d, e: ["prepare", "h36m", "--source", str(_h36m_folder(d)), "--out", str(d / "out"), "--val-subjects", "S9",
+                  "--no-progress"])
+case("prepare-h36m-kp2d-sh-stock-folder", "prepare h36m",
+     "--kp2d sh on a 3d-pose-baseline folder with the stock StackedHourglass/ only",
+     r"<tmp>/h36m/S1: kp2d='sh' needs folder StackedHourglassFineTuned240/, which is missing "
+     r"\(2D folders here: StackedHourglass/ \(use --kp2d sh_pt\)\)")(
+    lambda d, e: ["prepare", "h36m", "--source", str(_baseline_folder(d)), "--out", str(d / "out"), "--kp2d", "sh",
+                  "--cameras", str(default_cameras_path()), "--no-progress"])
 case("prepare-3dhp-missing-field", "prepare 3dhp", "an npz without the field `data`",
      r"<tmp>/data_test_3dhp.npz: missing field 'data'")(
     lambda d, e: ["prepare", "3dhp", "--source", str(_zip_without_field(d / "data_test_3dhp.npz")), "--split", "test",
@@ -303,13 +327,13 @@ case("pretrain-resume-other-data", "pretrain", "--resume on other data than the 
                   "--set", f"data={json.dumps(TINY['data'])}", "--set", f"train={json.dumps(TINY['train'])}"])
 
 
-def _prepared(out: Path) -> Path:
+def _prepared(out: Path, fps: float = 30.0) -> Path:
     """A prepared data dir of two synthetic 60-frame takes (a slowly swaying figure)."""
     from actionpose.data.cache import save_motions
     from actionpose.data.motion import Motion
     t = np.linspace(0, 1, 60, dtype=np.float32)[:, None, None]
     base = np.stack([np.zeros(17), np.zeros(17), np.linspace(0, 1700, 17)], -1).astype(np.float32)[None]
-    motions = [Motion(joints3d_world_mm=base + 100 * np.sin(2 * np.pi * (t + i / 2)), fps=30.0, subject="s",
+    motions = [Motion(joints3d_world_mm=base + 100 * np.sin(2 * np.pi * (t + i / 2)), fps=fps, subject="s",
                       name=f"take{i}", source="synthetic", meta={"split": split})
                for i, split in enumerate(("train", "val"))]
     save_motions(motions, out, {"source": "synthetic"})
@@ -353,6 +377,11 @@ case("finetune-source-config-unknown-key", "finetune", "--from a run whose confi
     lambda d, e: ["finetune", "--from", str(_append(_copy_run(e, d) / "config.yaml", "\n  lrr: 1\n", after="optim:")),
                   "--run", str(d / "ft"), "--no-progress"])
 
+case("finetune-other-fps", "finetune", "--from a 30 fps run, --data prepared at 50 fps",
+     r"<tmp>/data50: data is at 50 fps but the run <tmp>/run was trained at 30 fps; prepare the data with --fps 30")(
+    lambda d, e: ["finetune", "--from", str(_copy_run(e, d)), "--run", str(d / "ft"), "--no-progress",
+                  "--data", str(_prepared(d / "data50", fps=50.0))])
+
 
 def _append(path: Path, text: str, after: str) -> Path:
     """Insert `text` after the line `after` of a YAML file; returns the file's folder."""
@@ -378,6 +407,10 @@ case("evaluate-no-checkpoint", "evaluate", "a run folder without its checkpoint"
 case("evaluate-data-missing", "evaluate", "--data does not exist",
      r"<tmp>/nodata: no such prepared data dir")(
     lambda d, e: ["evaluate", "--run", str(_copy_run(e, d)), "--data", str(d / "nodata")])
+case("evaluate-data-raw-h36m", "evaluate", "--data a raw (unprepared) Human3.6M npz folder",
+     r"<tmp>/h36m: a raw Human3.6M \(VideoPose3D npz layout, with the 3D\) folder, not a prepared data dir "
+     r"\(no meta.json\); run `actionpose prepare h36m --source <tmp>/h36m --out PREPARED` on it")(
+    lambda d, e: ["evaluate", "--run", str(_copy_run(e, d)), "--data", str(_h36m_folder(d))])
 
 
 def _unlink(path: Path) -> Path:
