@@ -41,7 +41,21 @@ class ModelConfig:
     # How the motion-embedding head pools rep [B, T, J, D_rep]: "mean" over frames and joints (D_rep
     # features), or "joints": over frames only, the J joints' features concatenated (J*D_rep, the
     # layout of MotionBERT's action head), which keeps which joint moved (left vs right hand).
-    embed_pool: str = "mean"
+    embed_pool: str = "joints"
+    # What the lifter reads as 2D: "root" subtracts each frame's pelvis (model.lifter.centre_input),
+    # so the 3D no longer depends on where the person stands in the image (issue 21: with absolute
+    # coordinates ("none", MotionBERT's input, kept for imported checkpoints) a 50 px shift moved the
+    # 3D by 36 mm per joint, and evaluation cameras see the subject ~3x further off-centre than
+    # training cameras do). "root_scale" also divides the clip by its 2D size and multiplies the 3D
+    # output back (model.lifter.clip_scale): the backbone reads and writes O(1) numbers whatever the
+    # camera distance, instead of ~0.1-sized coordinates beside a confidence of 1.
+    input_center: str = "root_scale"
+    # The 3D head predicts a correction to the "flat lift" (the centred 2D x, y at depth 0) instead of
+    # the whole pose: in the lifter's units the target's x, y are the 2D's own (weak perspective at the
+    # root depth, data.synthesis), so copying them is nearly exact. Measured (issue 21): after 300
+    # pretraining steps without it the model erred 27 mm in each of x and y where the copy errs 5-7 mm.
+    # Needs a centred input (input_center "root" or "root_scale").
+    lift_residual: bool = True
 
 
 MODEL_PRESETS: dict[str, dict[str, Any]] = {
@@ -97,6 +111,10 @@ class SynthConfig:
     image_size_wh: tuple[int, int] = (1000, 1000)
     flip_prob: float = 0.5
     fixed_eval_cameras: int = 4  # deterministic cameras for validation/evaluation of mocap
+    # Probability that a training clip is filmed the way evaluation and real cameras film people: a
+    # camera fixed for the whole take (aimed at the take's centre, standing back by its travel radius)
+    # while the subject moves through the frame; otherwise the camera aims at the clip itself.
+    take_camera_prob: float = 0.5
 
 
 @dataclass
@@ -130,17 +148,28 @@ class AlignConfig:
 class LossConfig:
     w_mpjpe: float = 1.0
     w_nmpjpe: float = 0.5
-    w_velocity: float = 20.0
+    # Issue 21, measured on a bundled batch at initialisation (backbone gradient norms, `train.grad_diag_every`
+    # logs them): MPJPE 1.24, 20·velocity 15.2 -- the clipped step was almost all velocity, and a
+    # weight 1 its gradient (0.76) is below the 3D term's. MotionBERT's 20 suits fine-tuning a model that
+    # already lifts; here it put the velocity term in charge of training from scratch.
+    w_velocity: float = 1.0
     # Measured at initialisation on a bundled batch (backbone gradient norms): MPJPE 0.84, 0.5·N-MPJPE
     # 0.04, 20·velocity 10, 1.0·alignment 23. At 1.0 the alignment term steers the shared backbone ~28x
     # harder than the 3D error (the old ablation's text variant lost to plain masked pretraining);
     # 0.1 keeps it below the velocity term. The embedding head sees only this term, and Adam is
-    # invariant to its scale, so recognition still learns at full speed.
-    w_align: float = 0.1
+    # invariant to its scale, so recognition still learns at full speed. Issue 21 (velocity now at 1,
+    # MPJPE 1.24): 0.1·alignment was 2.69, twice the 3D term; 0.05 makes them about equal.
+    w_align: float = 0.05
     # Fine-tuning: keep the pretrained motion embedding (1 - cos to a frozen copy of the source run's
     # model on the same input), so a fine-tuned model still places motions next to their action text.
     # Label-free, so it works on any 3D data. 0 turns it off (the head then drifts with the backbone).
     w_distill: float = 1.0
+    # Whether the distillation gradient reaches the backbone. Issue 21: through the backbone it was 4-5x
+    # the 3D term with cosine ~ -0.26 to it (it fought the lifting). False (default): the student's
+    # embedding is computed from the backbone's representation with the gradient stopped, so the term
+    # trains only the embedding head to read the fine-tuned representation the way the teacher read
+    # its own; the backbone's update is the 3D loss's alone.
+    distill_backbone: bool = False
 
 
 @dataclass
@@ -173,6 +202,10 @@ class TrainConfig:
     max_minutes: float = 0.0  # wall-clock budget (0 = none); stops at whichever comes first
     seed: int = 0
     log_every: int = 10
+    # Every this many steps (at a log step), the training log also records each loss term's gradient
+    # norm on the backbone and its cosine to the 3D (MPJPE) term's gradient: one extra backward pass
+    # per term, so not at every log step on a CPU. 0 = off. Not used under DDP.
+    grad_diag_every: int = 50
     val_every: int = 200
     ckpt_every: int = 100
     val_max_windows: int = 256
@@ -311,6 +344,7 @@ FIELD_RULES: dict[str, Rule] = {
     "model.init": _choice("reference", "torch"),
     "model.attention": _choice("sdpa", "manual"),
     "model.embed_pool": _choice("mean", "joints"),
+    "model.input_center": _choice("root_scale", "root", "none"),
     "model.mlp_ratio": POSITIVE,
     "noise.conf_scale": POSITIVE,
     "noise.lowfreq_knots": NON_NEGATIVE,  # fewer than 2 knots: no low-frequency drift
@@ -327,6 +361,7 @@ FIELD_RULES: dict[str, Rule] = {
     "train.stage": _choice("pretrain", "finetune"),
     "train.seed": NON_NEGATIVE,
     "train.val_every": NON_NEGATIVE,  # 0 = no validation
+    "train.grad_diag_every": NON_NEGATIVE,  # 0 = no gradient diagnostics
     "train.amp": _choice("auto", "bf16", "off"),
     "train.device": _choice("auto", "cuda", "cpu"),
     "variant": _choice(*VARIANTS),
@@ -348,6 +383,9 @@ RELATIONS: tuple[tuple[tuple[str, ...], Any, str], ...] = (
      "config mask.window_min_frac = {0} must be <= mask.window_max_frac = {1}"),
     (("model.dim_feat", "model.num_heads"), lambda d, h: d % h == 0,
      "config model.dim_feat = {0} must be divisible by model.num_heads = {1}"),
+    (("model.lift_residual", "model.input_center"), lambda r, c: not r or c != "none",
+     "config model.lift_residual = {0} needs a centred input, but model.input_center = {1!r}; "
+     "set model.input_center=root_scale or model.lift_residual=false"),
 )
 
 
@@ -456,9 +494,22 @@ def load_yaml(path: str | Path) -> RunConfig:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ValueError(f"{path}: not valid YAML ({first})") from None
     try:
-        return from_dict(data or {})
+        return from_dict(_with_legacy(data or {}))
     except ValueError as e:
         raise ValueError(f"{path}: {e}") from None
+
+
+def _with_legacy(data: Any) -> Any:
+    """A saved config with every `_LEGACY_WHEN_ABSENT` key it lacks set to its legacy value."""
+    if not isinstance(data, dict):
+        return data
+    out = dict(data)
+    for key, value in _LEGACY_WHEN_ABSENT.items():
+        section, name = key.split(".")
+        sec = out.get(section)
+        if isinstance(sec, dict) and name not in sec:
+            out[section] = {**sec, name: value}
+    return out
 
 
 def save_yaml(cfg: RunConfig, path: str | Path) -> None:
@@ -492,7 +543,7 @@ def parse_override(expr: str) -> dict:
 
 
 # Keys that may change between a run and its resumption without changing what is computed.
-_RESUME_FREE = {"train.max_steps", "train.max_minutes", "train.log_every", "train.val_every",
+_RESUME_FREE = {"train.max_steps", "train.max_minutes", "train.log_every", "train.val_every", "train.grad_diag_every",
                 "train.ckpt_every", "train.device", "data.num_workers", "data.path"}
 
 
@@ -509,7 +560,12 @@ def _flatten(d: dict, prefix: str = "") -> dict:
 
 # Keys added after runs (and committed ablation records) existed, with the default that reproduces
 # what those runs computed: hashed only when set to something else, so older hashes stay valid.
-_HASHED_WHEN_SET: dict[str, Any] = {"model.embed_pool": "mean"}
+_HASHED_WHEN_SET: dict[str, Any] = {"model.embed_pool": "mean", "model.input_center": "none", "model.lift_residual": False,
+                                     "synth.take_camera_prob": 0.0, "loss.distill_backbone": True}
+# A saved config.yaml written before such a key existed computed the legacy value, whatever today's
+# default is: load_yaml fills it in from here (a new run gets the dataclass default).
+_LEGACY_WHEN_ABSENT: dict[str, Any] = {"model.embed_pool": "mean", "model.input_center": "none", "model.lift_residual": False,
+                                       "synth.take_camera_prob": 0.0, "loss.distill_backbone": True}
 
 
 def config_hash(cfg: RunConfig) -> str:

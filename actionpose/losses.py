@@ -126,6 +126,7 @@ def batch_weights(batch: Mapping[str, torch.Tensor], pred: torch.Tensor) -> torc
 
 def total_loss(out: Mapping[str, torch.Tensor], batch: Mapping[str, torch.Tensor], cfg: LossConfig,
                aligner: Aligner | None = None, teacher_emb: torch.Tensor | None = None,
+               terms_out: dict[str, torch.Tensor] | None = None,
                ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The training loss, the one composition both stages use:
     `L = w_mpjpe·MPJPE + w_nmpjpe·N-MPJPE + w_velocity·velocity + w_align·align + w_distill·distill`.
@@ -136,7 +137,8 @@ def total_loss(out: Mapping[str, torch.Tensor], batch: Mapping[str, torch.Tensor
     The align term is on when `aligner` is given and `cfg.w_align > 0` (pretraining); the distill
     term when `teacher_emb [B, D]` is given and `cfg.w_distill > 0` (fine-tuning). Terms with weight
     0 are not computed. Everything is computed in fp32, whatever precision the model ran in.
-    Returns `(loss, parts)`: parts are detached unweighted terms plus "total".
+    Returns `(loss, parts)`: parts are detached unweighted terms plus "total". `terms_out`, when given,
+    receives each *weighted* term with its graph (the training log's per-term gradient diagnostics).
     """
     for key, src, name in (("y3d", out, "out"), ("y3d", batch, "batch")):
         if key not in src:
@@ -165,6 +167,8 @@ def total_loss(out: Mapping[str, torch.Tensor], batch: Mapping[str, torch.Tensor
     if not terms:
         raise ValueError("total_loss: every loss weight is 0, expected at least one active term")
     loss = sum(wt * v for wt, v in terms.values())
+    if terms_out is not None:
+        terms_out.update({k: wt * v for k, (wt, v) in terms.items()})
     parts = {k: v.detach() for k, (_, v) in terms.items()}
     parts["total"] = loss.detach()
     return loss, parts

@@ -91,7 +91,7 @@ def test_total_loss_parts_and_weights():
     assert set(parts) == {"mpjpe", "n_mpjpe", "velocity", "align", "total"}
     expected = (cfg.w_mpjpe * parts["mpjpe"] + cfg.w_nmpjpe * parts["n_mpjpe"]
                 + cfg.w_velocity * parts["velocity"] + cfg.w_align * parts["align"])
-    assert (cfg.w_mpjpe, cfg.w_velocity, cfg.w_align) == (1.0, 20.0, 0.1)  # the documented defaults
+    assert (cfg.w_mpjpe, cfg.w_velocity, cfg.w_align) == (1.0, 1.0, 0.05)  # the documented defaults (issue 21)
     assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
     w = L.batch_weights(batch, gt)
     assert parts["mpjpe"].item() == pytest.approx(L.mpjpe_loss(pred, gt, w).item())

@@ -63,7 +63,7 @@ def test_joint_pooling_head_keeps_which_joint_moved():
     swapped = rep.clone()
     swapped[:, :, [13, 16]] = rep[:, :, [16, 13]]  # left and right wrist features exchanged
     assert (head(swapped) - head(rep)).abs().max() > 1e-3
-    mean_head = build_lifter(small_cfg(embed_hidden=16), text_dim=10).eval().motion_head
+    mean_head = build_lifter(small_cfg(embed_hidden=16, embed_pool="mean"), text_dim=10).eval().motion_head
     assert mean_head.fc1.in_features == 48
     assert torch.allclose(mean_head(swapped), mean_head(rep), atol=1e-6)
     with pytest.raises(ValueError, match="model.embed_pool = 'max'"):

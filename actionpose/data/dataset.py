@@ -119,7 +119,11 @@ class LiftingWindows(torch.utils.data.Dataset):
                 cam = m.cameras[cam_idx]
                 view, kp_cam = View(cam), (cam.name if cam.name in m.kp2d_px else None)
             else:
-                root = m.joints3d_world_mm[start:end, ROOT]
+                # A camera fixed for the take (as evaluation and real cameras: the subject moves through
+                # the frame), or one aimed at this clip.
+                p_take = self.cfg.synth.take_camera_prob
+                whole = p_take > 0 and rng.random() < p_take  # no draw at 0: older runs replay exactly
+                root = m.joints3d_world_mm[:, ROOT] if whole else m.joints3d_world_mm[start:end, ROOT]
                 centre = root.mean(axis=0)
                 view, kp_cam = random_view(rng, self.cfg.synth, centre, trajectory_radius_mm(root, centre)), None
         else:

@@ -13,6 +13,39 @@ from .dstformer import DSTformer, dstformer_from_config
 
 BACKBONE_PREFIX = "backbone."
 
+# H36M-17 indices (skeleton.H36M17_NAMES): pelvis, right hip, left hip.
+_PELVIS, _RHIP, _LHIP = 0, 1, 4
+
+
+def centre_input(x2d: torch.Tensor) -> torch.Tensor:
+    """Each frame's 2D relative to its pelvis: `[B, T, J, 3]` → `[B, T, J, 3]` (confidence kept).
+
+    The centre is the pelvis when it is visible (confidence > 0), else the midpoint of two visible
+    hips, else the mean of the visible joints (a body-part mask may hide the pelvis). Masked joints
+    (x = y = conf = 0) stay exactly 0, so the masking convention is unchanged. The root-relative 3D
+    target depends on the person's pose, not on where the person stands in the image: this makes the
+    lifter translation-invariant by construction instead of by augmentation.
+    """
+    xy, conf = x2d[..., :2], x2d[..., 2:3]
+    vis = (conf > 0).to(xy.dtype)  # [B, T, J, 1]
+    mean = (xy * vis).sum(-2) / vis.sum(-2).clamp(min=1.0)  # [B, T, 2]
+    hips_vis = vis[..., _RHIP, :] * vis[..., _LHIP, :]  # [B, T, 1]
+    hips = 0.5 * (xy[..., _RHIP, :] + xy[..., _LHIP, :])
+    centre = torch.where(hips_vis > 0, hips, mean)
+    centre = torch.where(vis[..., _PELVIS, :] > 0, xy[..., _PELVIS, :], centre)
+    return torch.cat([(xy - centre[..., None, :]) * vis, conf], dim=-1)
+
+
+def clip_scale(x2d_centred: torch.Tensor, frame_valid: torch.Tensor | None = None) -> torch.Tensor:
+    """The 2D size of each clip: RMS distance of the visible joints from their frame's centre over the
+    clip's real frames, `[B, T, J, 3]` (centred, `centre_input`) → `[B, 1, 1, 1]` (floored at 1e-3).
+    One number per clip, so a person who crouches within the clip still gets smaller."""
+    vis = (x2d_centred[..., 2:3] > 0).to(x2d_centred.dtype)  # [B, T, J, 1]
+    if frame_valid is not None:
+        vis = vis * frame_valid.to(vis.dtype)[:, :, None, None]
+    sq = (x2d_centred[..., :2].square().sum(-1, keepdim=True) * vis).sum(dim=(1, 2, 3), keepdim=True)
+    return (sq / vis.sum(dim=(1, 2, 3), keepdim=True).clamp(min=1.0)).sqrt().clamp(min=1e-3)
+
 
 class MotionEmbeddingHead(nn.Module):
     """rep `[B, T, J, D_rep]` → unit-norm motion embedding `[B, D_text]`.
@@ -52,8 +85,15 @@ class Lifter(nn.Module):
     when the model has an embedding head, `motion_emb [B, D_text]` (unit norm)."""
 
     def __init__(self, backbone: DSTformer, text_dim: int | None = None, embed_hidden: int = 256,
-                 init: str = "reference", embed_pool: str = "mean"):
+                 init: str = "reference", embed_pool: str = "mean", input_center: str = "none",
+                 lift_residual: bool = False):
         super().__init__()
+        if lift_residual and input_center == "none":
+            raise ValueError("model.lift_residual = True needs a centred input (model.input_center 'root' or 'root_scale')")
+        self.lift_residual = lift_residual
+        if input_center not in ("none", "root", "root_scale"):
+            raise ValueError(f"model.input_center = {input_center!r}: expected 'root_scale', 'root' or 'none'")
+        self.input_center = input_center
         self.backbone = backbone
         self.motion_head = None
         if text_dim is not None:
@@ -70,17 +110,40 @@ class Lifter(nn.Module):
                         nn.init.zeros_(m.bias)
         self.text_dim = text_dim
 
-    def forward(self, x2d: torch.Tensor, frame_valid: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        """x2d `[B, T, 17, 3]`; frame_valid `[B, T]` marks real frames of padded clips (None: all real)."""
-        y3d, rep = self.backbone(x2d, return_rep=True, frame_valid=frame_valid)
-        out = {"y3d": y3d, "rep": rep}
+    def forward(self, x2d: torch.Tensor, frame_valid: torch.Tensor | None = None,
+                detach_embedding: bool = False) -> dict[str, torch.Tensor]:
+        """x2d `[B, T, 17, 3]`; frame_valid `[B, T]` marks real frames of padded clips (None: all real).
+        `detach_embedding`: the embedding head reads `rep` with the gradient stopped (losses on
+        `motion_emb` then train the head only, never the backbone)."""
+        x_in, scale = self.encode_input(x2d, frame_valid, return_scale=True)
+        y3d, rep = self.backbone(x_in, return_rep=True, frame_valid=frame_valid)
+        if self.lift_residual:  # a correction to the flat lift: the centred 2D x, y at depth 0
+            y3d = y3d + F.pad(x_in[..., :2].to(y3d.dtype), (0, 1))
+        out = {"y3d": y3d if scale is None else y3d * scale.to(y3d.dtype), "rep": rep}
         if self.motion_head is not None:
-            out["motion_emb"] = self.motion_head(rep, frame_valid)
+            out["motion_emb"] = self.motion_head(rep.detach() if detach_embedding else rep, frame_valid)
         return out
 
     def get_representation(self, x2d: torch.Tensor) -> torch.Tensor:
         """x2d `[B, T, 17, 3]` → rep `[B, T, 17, D_rep]` (skips the heads)."""
-        return self.backbone.get_representation(x2d)
+        return self.backbone.get_representation(self.encode_input(x2d))
+
+    def encode_input(self, x2d: torch.Tensor, frame_valid: torch.Tensor | None = None,
+                     return_scale: bool = False):
+        """What the backbone reads: `x2d [B, T, 17, 3]` as is (`input_center="none"`, MotionBERT's
+        function), pelvis-centred per frame (`"root"`, `centre_input`), or centred and divided by the
+        clip's 2D size (`"root_scale"`, `clip_scale`; the 3D output is multiplied back by it, so the
+        lifter is scale-equivariant: the target's units scale with the 2D). With `return_scale`:
+        `(input, scale [B, 1, 1, 1] or None)`."""
+        scale = None
+        if self.input_center == "none":
+            x = x2d
+        else:
+            x = centre_input(x2d)
+            if self.input_center == "root_scale":
+                scale = clip_scale(x, frame_valid)
+                x = torch.cat([x[..., :2] / scale, x[..., 2:]], dim=-1)
+        return (x, scale) if return_scale else x
 
     def backbone_state_dict(self) -> dict[str, torch.Tensor]:
         """The backbone's weights under MotionBERT's key names."""
@@ -91,7 +154,8 @@ def build_lifter(model_cfg, text_dim: int | None = None) -> Lifter:
     """Build a `Lifter` from a `ModelConfig`; `model_cfg.compile` compiles the backbone in place
     (`nn.Module.compile`, so parameter names keep no `_orig_mod.` prefix)."""
     backbone = dstformer_from_config(model_cfg)
-    lifter = Lifter(backbone, text_dim, model_cfg.embed_hidden, model_cfg.init, model_cfg.embed_pool)
+    lifter = Lifter(backbone, text_dim, model_cfg.embed_hidden, model_cfg.init, model_cfg.embed_pool,
+                    getattr(model_cfg, "input_center", "none"), getattr(model_cfg, "lift_residual", False))
     if model_cfg.compile:
         lifter.backbone.compile()
     return lifter

@@ -138,12 +138,33 @@ def to_device(cpu_batch: dict[str, torch.Tensor], device: torch.device
     return batch, (None if fv is None else batch["frame_valid"])
 
 
-def train_step(ctx: StepContext, batch: dict[str, torch.Tensor], fv: torch.Tensor | None, step: int
-               ) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
+def term_gradients(terms: dict[str, torch.Tensor], params: list[torch.Tensor], reference: str = "mpjpe"
+                   ) -> dict[str, torch.Tensor]:
+    """Per-term gradient diagnostics on `params` (the backbone): for each weighted term `k`,
+    `gnorm_k` = ‖∂(w_k·L_k)/∂θ‖ and `gcos_k` = its cosine to the `reference` term's gradient (the 3D
+    error). A term whose norm dwarfs the 3D term's, or whose cosine is negative, steers the shared
+    backbone away from lifting. The graph is kept (the step's own backward follows). Device tensors."""
+    flat: dict[str, torch.Tensor] = {}
+    for name, term in terms.items():
+        grads = torch.autograd.grad(term, params, retain_graph=True, allow_unused=True)
+        flat[name] = torch.cat([(g if g is not None else torch.zeros_like(p)).reshape(-1).float()
+                                for g, p in zip(grads, params)])
+    out = {f"gnorm_{k}": v.norm() for k, v in flat.items()}
+    ref = flat.get(reference)
+    if ref is not None:
+        for k, v in flat.items():
+            if k != reference:
+                out[f"gcos_{k}"] = torch.nn.functional.cosine_similarity(v, ref, dim=0)
+    return out
+
+
+def train_step(ctx: StepContext, batch: dict[str, torch.Tensor], fv: torch.Tensor | None, step: int,
+               diagnose: bool = False) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
     """One optimisation step at global step `step`: masks (pretraining) drawn on the model's device
     from a generator seeded by `(seed, step, rank)`, forward (bf16 autocast for the backbone when
     enabled; head and losses in fp32), `losses.total_loss`, backward, gradient clipping, AdamW,
     schedule. Returns device tensors `(loss, parts, grad_norm)`; nothing here waits for the device.
+    `diagnose`: also put `term_gradients` (per-term backbone gradient norms and cosines) into parts.
 
     Masks: a CPU device uses a CPU generator (the masks of every earlier version of this loop); on
     CUDA the generator lives on the GPU (Philox), so the masks differ from a CPU run's but are
@@ -156,15 +177,21 @@ def train_step(ctx: StepContext, batch: dict[str, torch.Tensor], fv: torch.Tenso
         x_in, _ = mask_batch(batch["x2d"], cfg.mask, gen)
     else:
         x_in = batch["x2d"]
+    # Fine-tuning's distillation trains the embedding head only unless loss.distill_backbone.
+    head_only = ctx.teacher is not None and not cfg.loss.distill_backbone
     with torch.autocast(device.type, dtype=ctx.amp_dtype, enabled=ctx.amp_dtype is not None):
-        out = ctx.ddp_model(x_in, fv)
+        out = ctx.ddp_model(x_in, fv, detach_embedding=True) if head_only else ctx.ddp_model(x_in, fv)
         t_emb = None
         if ctx.teacher is not None:
             with torch.no_grad():
                 t_emb = ctx.teacher(x_in, fv)["motion_emb"]
     aligning = cfg.train.stage == "pretrain" and cfg.align.enabled
+    terms: dict[str, torch.Tensor] | None = {} if diagnose else None
     loss, parts = L.total_loss(out, batch, cfg.loss, aligner=ctx.bundle.aligner if aligning else None,
-                               teacher_emb=t_emb)
+                               teacher_emb=t_emb, terms_out=terms)
+    if diagnose and len(terms) > 0:
+        backbone = [p for p in ctx.bundle.lifter.backbone.parameters() if p.requires_grad]
+        parts = {**parts, **term_gradients(terms, backbone)}
     ctx.opt.zero_grad(set_to_none=True)
     loss.backward()
     if cfg.optim.grad_clip > 0:
@@ -336,7 +363,10 @@ def _train(cfg, run_dir, resume, init_from, motions, progress, info, device) -> 
         cpu_batch = next(batches)
         idx = cpu_batch["index"].tolist()
         batch, fv = to_device(cpu_batch, device)
-        loss, parts, gnorm = train_step(ctx, batch, fv, step)
+        diag_every = cfg.train.grad_diag_every
+        diagnose = (bool(diag_every) and not info.enabled and (step + 1) % cfg.train.log_every == 0
+                    and ((step + 1) // cfg.train.log_every) % max(1, diag_every // cfg.train.log_every) == 0)
+        loss, parts, gnorm = train_step(ctx, batch, fv, step, diagnose=diagnose)
         monitor.add(step, idx, loss)
         last = (loss, parts, gnorm)
         step += 1
