@@ -33,6 +33,9 @@ _EXPORTS = {
     "pretraining_curve": "actionpose.ablation",
     # evaluation / inference / embeddings
     "evaluate": "actionpose.evaluate", "format_report": "actionpose.evaluate",
+    # the floors every 3D table shows beside a model (`ap.baselines`: flat lift, flat + mean depth, MLP floor)
+    "evaluate_floors": "actionpose.evaluate", "train_mlp_floor": "actionpose.baselines",
+    "load_mlp_floor": "actionpose.baselines", "flat_lift": "actionpose.baselines",
     "eval_is_stale": "actionpose.evaluate", "eval_path": "actionpose.evaluate", "load_eval": "actionpose.evaluate",
     "Predictor": "actionpose.inference", "InferenceResult": "actionpose.inference",
     "extract_embeddings": "actionpose.embeddings", "project_2d": "actionpose.embeddings",
@@ -65,11 +68,15 @@ _EXPORTS = {
     "add_noise": "actionpose.teaching", "flip_sample": "actionpose.teaching",
 }
 _ALIASES = {"describe_mask": "describe"}
+# Submodules that are themselves public API (`ap.baselines.flat_lift`), imported on first use.
+_SUBMODULES = ("baselines",)
 
-__all__ = sorted(_EXPORTS)
+__all__ = sorted([*_EXPORTS, *_SUBMODULES])
 
 
 def __getattr__(name: str):
+    if name in _SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")  # the import binds it on the package
     if name in _EXPORTS:
         mod = importlib.import_module(_EXPORTS[name])
         value = getattr(mod, _ALIASES.get(name, name))

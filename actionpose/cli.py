@@ -1,4 +1,4 @@
-"""`actionpose <verb>`: prepare, pretrain, finetune, evaluate, infer, import-motionbert, ablate, bench, demo.
+"""`actionpose <verb>`: prepare, pretrain, finetune, evaluate, baseline, infer, import-motionbert, ablate, bench, demo.
 
 The CLI only parses arguments, calls the library and prints; every verb's work lives in the library.
 """
@@ -218,11 +218,37 @@ def cmd_evaluate(args) -> int:
         require_existing(args.data, "prepared data dir")
     target = Path(args.out) if args.out else eval_path(args.run)
     require_writable_dir(target if target.suffix != ".json" else target.parent, "folder of eval.json")
+    if args.mlp_floor not in ("auto", "none"):
+        require_existing(args.mlp_floor, "MLP floor folder")
     report = evaluate(args.run, data=args.data or None, flip=args.flip, split=args.split,
                       noise_sigma=args.noise, write=True, protocol=args.protocol, device=args.device,
-                      batch_size=args.batch_size, out=args.out)
+                      batch_size=args.batch_size, out=args.out,
+                      mlp_floor=None if args.mlp_floor == "none" else args.mlp_floor)
     print(format_report(report))
     print(f"evaluation -> {target}")
+    return 0
+
+
+def cmd_baseline(args) -> int:
+    from .baselines import data_identity, train_mlp_floor
+    from .evaluate import evaluate_floors, format_report
+    from .paths import require_existing, require_writable_dir
+    from .train.data import load_data
+    if args.data:
+        require_existing(args.data, "prepared data dir")
+    require_writable_dir(args.out, "MLP floor folder")
+    motions, info = load_data(args.data or None)
+    name, ident = data_identity(motions, info)
+
+    def progress(step: int, steps: int, loss_m: float) -> None:
+        if not args.no_progress and (step % 1000 == 0 or step == steps):
+            print(f"  step {step}/{steps}: training MPJPE {loss_m * 1000:.1f} mm", flush=True)
+    floor = train_mlp_floor(motions, steps=args.steps, seed=args.seed, data_name=name, data_hash=ident,
+                            out=args.out, progress=progress)
+    report = evaluate_floors(motions=motions, data_info=info, mlp_floor=floor, out=args.out)
+    print(format_report(report))
+    print(f"MLP floor ({floor.meta['steps']} steps, {floor.meta['train_cpu_s']:.0f} CPU-s) -> {args.out}; "
+          f"use it with `actionpose evaluate --run RUN --mlp-floor {args.out}`")
     return 0
 
 
@@ -413,7 +439,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=POSITIVE_INT, default=8, help="windows per forward pass")
     p.add_argument("--out", default=None, help="eval.json path or folder (default: the run folder; for the shipped "
                                                 "demo run ./runs/demo/ or $ACTIONPOSE_HOME/runs/demo/)")
+    p.add_argument("--mlp-floor", default="auto",
+                   help="MLP floor folder (from `actionpose baseline`) printed beside the model; 'auto': the shipped "
+                        "one when present and trained on this data; 'none': only the no-learning floors")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("baseline", help="train the per-frame MLP floor (in steps) and print it beside the "
+                                        "no-learning floors on the held-out takes")
+    p.add_argument("--out", required=True, help="folder for the MLP floor (checkpoint.safetensors, floor.json, eval.json)")
+    p.add_argument("--data", default="", help="prepared data dir (default: the bundled subset)")
+    p.add_argument("--steps", type=POSITIVE_INT, default=5000, help="Adam steps of 256 frames (5000: ~1 CPU-minute)")
+    p.add_argument("--seed", type=NONNEG_INT, default=0)
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_baseline)
 
     p = sub.add_parser("infer", help="2D keypoint file -> 3D + action scores")
     p.add_argument("--run", required=True)

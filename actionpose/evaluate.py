@@ -22,6 +22,8 @@ import torch
 
 from . import metrics as M
 from . import protocol_motionbert as MB
+from . import baselines as B
+from .baselines import MLPFloor
 from .clips import offscreen_frame_fraction
 from .data.dataset import make_sample, sequence_views, split_motions
 
@@ -55,6 +57,9 @@ class EvalReport:
     per_joint: pd.DataFrame
     recognition: dict = field(default_factory=dict)
     per_sequence: pd.DataFrame | None = None
+    # The floors beside the model, measured on the same frames (`baselines`): one row per predictor
+    # (flat lift, flat + mean depth, MLP floor when one is available, model) with MPJPE / P-MPJPE mm.
+    floors: pd.DataFrame | None = None
 
     def to_dict(self) -> dict:
         return {
@@ -64,6 +69,7 @@ class EvalReport:
             "per_joint": self.per_joint.reset_index().to_dict(orient="records"),
             "recognition": self.recognition,
             "per_sequence": None if self.per_sequence is None else self.per_sequence.to_dict(orient="records"),
+            "floors": None if self.floors is None else self.floors.to_dict(orient="records"),
         }
 
 
@@ -93,7 +99,7 @@ def evaluate(run: str | Path, data: str | Path | None = None, *, flip: bool = Fa
              noise_sigma: float = 0.0, motions: list[Motion] | None = None, data_info: dict | None = None,
              write: bool = True, device: str = "cpu", seed: int = 0, max_sequences: int | None = None,
              progress=None, protocol: str = "actionpose", batch_size: int = 8,
-             out: str | Path | None = None) -> EvalReport:
+             out: str | Path | None = None, mlp_floor: str | Path | MLPFloor | None = "auto") -> EvalReport:
     """Evaluate `run` on the held-out split of `data` (default: the data the run was trained on).
 
     `progress(done, total)` (optional) is called after each sequence. The header records when the
@@ -106,7 +112,13 @@ def evaluate(run: str | Path, data: str | Path | None = None, *, flip: bool = Fa
     detections are missing is skipped (listed in `header["cameras_without_2d"]`), never replaced by
     projected ground truth. `device` / `batch_size`: where and how many windows at once the model runs.
     `eval.json` goes to `out`, else the run folder, or for a run shipped inside the package to
-    `user_eval_path(run)` (the package is never written to)."""
+    `user_eval_path(run)` (the package is never written to).
+
+    Floors (`baselines`, protocol actionpose): the flat lift, flat + mean depth of the data's training
+    split, and an MLP floor, scored on exactly the model's frames -> `report.floors` and
+    `header["trained_vs_floor"]` (False: the model loses to flat + mean depth on MPJPE). `mlp_floor`:
+    a folder from `actionpose baseline` (or an `MLPFloor`), None for none, "auto" (default) for the
+    shipped `actionpose/assets/mlp_floor/` when present and trained on this very data."""
     if protocol not in PROTOCOLS:
         raise ValueError(f"evaluate: unknown protocol {protocol!r}; expected one of {', '.join(PROTOCOLS)}")
     run_dir = resolve_run(run)
@@ -137,26 +149,19 @@ def evaluate(run: str | Path, data: str | Path | None = None, *, flip: bool = Fa
     preds, gts, valids, actions, seq_rows = [], [], [], [], []
     rec_scores, rec_targets = [], []
     sources = set()
+    floor_predictors, floors_info = _floor_predictors(motions, cfg, data_info, mlp_floor, flip, where)
+    floor_scores = _FloorScores(floor_predictors)
     for done, m in enumerate(held):
         if progress is not None and done:
             progress(done, len(held))
         frame_vocab = vocab.frame_indices(m) if vocab is not None else None
-        for view_index, (view, kp_cam) in enumerate(sequence_views(m, cfg)):
-            if _expects_2d(m) and kp_cam is None:
-                cameras_without_2d.append(f"{m.name}:{view.camera.name}")
-                continue  # no detections for this camera: skipped, never filled with projected GT
-            sample = _masked(make_sample(m, view, kp_cam))
-            if kp_cam is None and noise_sigma > 0:
-                sample = Sample(add_noise(sample.x2d, rng, _noise_cfg(noise_sigma)), sample.y3d, sample.mm_per_unit)
+        for view_index, view, kp_cam, sample, valid in _view_samples(m, cfg, noise_sigma, rng, cameras_without_2d):
             sources.add(m.kp2d_source if kp_cam else (f"synthetic-noise-{noise_sigma:g}" if noise_sigma > 0 else "gt (projected)"))
             pred = predict_sequence(bundle.net, sample.x2d, cfg.model.maxlen, flip=flip, device=device,
                                     windows_per_batch=batch_size)
             scale = sample.mm_per_unit[:, None, None]
             pred_mm, gt_mm = pred.y3d * scale, sample.y3d * scale
-            valid = np.broadcast_to(m.joint_valid, pred_mm.shape[:2]).copy()
-            fv = m.meta.get("valid_frames")
-            if fv is not None:
-                valid &= np.asarray(fv, dtype=bool)[:, None]
+            floor_scores.add(sample)
             preds.append(pred_mm)
             gts.append(gt_mm)
             valids.append(valid)
@@ -244,12 +249,26 @@ def evaluate(run: str | Path, data: str | Path | None = None, *, flip: bool = Fa
         "checkpoint": checkpoint_provenance(run_dir, meta),
         "checkpoint_sha256": checkpoint_sha256(run_dir), "code_version": code_version(),
     }
+    s_val = summary.set_index("metric")["value"]
+    floors = floor_scores.table(keep, gt_all, valid_all, acts, summary_acts, context, floors_info,
+                                model=("model", f"{cfg.model.preset} {cfg.variant}, step {meta.get('step')}",
+                                       float(s_val["MPJPE"]), float(s_val["P-MPJPE"])))
+    header["floors"] = floors_info
+    header["trained_vs_floor"] = floors_info.get("trained_vs_floor")
     if progress is not None:
         progress(len(held), len(held))
-    report = EvalReport(header, summary, per_action, per_joint, recognition, pd.DataFrame(seq_rows))
+    report = EvalReport(header, summary, per_action, per_joint, recognition, pd.DataFrame(seq_rows), floors)
     if write:
         write_eval(run_dir, report.to_dict(), out)
     return report
+
+
+def _masked(sample: Sample) -> Sample:
+    """Joints with confidence 0 (missed or absent detections) -> x = y = 0: the masked-joint
+    encoding the lifter is trained with, not the image corner that pixel (0, 0) normalises to."""
+    x2d = sample.x2d.copy()
+    x2d[x2d[..., 2] <= 0] = 0.0
+    return Sample(x2d, sample.y3d, sample.mm_per_unit)
 
 
 def _expects_2d(m: Motion) -> bool:
@@ -265,12 +284,195 @@ def _warn_skipped(cameras_without_2d: list[str], where: str) -> None:
                       + (" ..." if len(cameras_without_2d) > 6 else ""), stacklevel=3)
 
 
-def _masked(sample: Sample) -> Sample:
-    """Joints with confidence 0 (missed or absent detections) -> x = y = 0: the masked-joint
-    encoding the lifter is trained with, not the image corner that pixel (0, 0) normalises to."""
-    x2d = sample.x2d.copy()
-    x2d[x2d[..., 2] <= 0] = 0.0
-    return Sample(x2d, sample.y3d, sample.mm_per_unit)
+def _view_samples(m: Motion, cfg, noise_sigma: float, rng: np.random.Generator, cameras_without_2d: list[str]):
+    """The held-out views of one motion, as every predictor (model and floors) is scored on them:
+    yields (view index, view, 2D camera name or None, masked `Sample` (+ noise when asked),
+    valid `[T, 17]`). A camera without 2D detections is skipped and recorded, never filled with
+    projected ground truth."""
+    for view_index, (view, kp_cam) in enumerate(sequence_views(m, cfg)):
+        if _expects_2d(m) and kp_cam is None:
+            cameras_without_2d.append(f"{m.name}:{view.camera.name}")
+            continue
+        sample = _masked(make_sample(m, view, kp_cam))
+        if kp_cam is None and noise_sigma > 0:
+            sample = Sample(add_noise(sample.x2d, rng, _noise_cfg(noise_sigma)), sample.y3d, sample.mm_per_unit)
+        valid = np.broadcast_to(m.joint_valid, sample.y3d.shape[:2]).copy()
+        fv = m.meta.get("valid_frames")
+        if fv is not None:
+            valid &= np.asarray(fv, dtype=bool)[:, None]
+        yield view_index, view, kp_cam, sample, valid
+
+
+def _floor_predictors(motions: list[Motion], cfg, data_info: dict, mlp_floor, flip: bool, where: str
+                      ) -> tuple[dict, dict]:
+    """The floors to score beside a model: {name: predictor `x2d [T, 17, 3]` -> `y3d [T, 17, 3]`}
+    and their description for the header. The mean depth comes from the training split of the
+    evaluated data, else of the run's training data (`cfg.data.path`); never from held-out data."""
+    info: dict = {"flip_tta": flip}
+    preds: dict = {B.FLAT: B.flat_lift}
+    train = split_motions(motions, cfg.data.train_split)
+    source = f"{where} split {cfg.data.train_split}"
+    missing = f"no motions in training split {cfg.data.train_split!r} of {where}"
+    if not train and str(cfg.data.path or "") != str(data_info.get("path", "")):
+        try:
+            run_motions, run_info = load_data(cfg.data.path or None)
+        except (OSError, ValueError) as e:
+            missing += f"; the run's training data is unreadable ({str(e).splitlines()[0]})"
+        else:
+            train = split_motions(run_motions, cfg.data.train_split)
+            source = f"{run_info.get('path', cfg.data.path)} split {cfg.data.train_split} (the run's training data)"
+            missing += f" nor of the run's training data {run_info.get('path', cfg.data.path)}"
+    if train:
+        depth = B.mean_depth_floor(train, cfg, source=source)
+        preds[B.MEAN_DEPTH] = depth
+        info["mean_depth"] = depth.to_dict()
+    else:
+        info["mean_depth"] = {"missing": missing}
+    floor = None
+    if isinstance(mlp_floor, MLPFloor):
+        floor = mlp_floor
+    elif isinstance(mlp_floor, str) and mlp_floor == "auto":
+        shipped = B.shipped_mlp_floor_dir()
+        if shipped is None:
+            info["mlp_floor"] = {"missing": "none given and none shipped (train one: `actionpose baseline --out DIR`)"}
+        else:
+            candidate = B.load_mlp_floor(shipped)
+            if candidate.meta.get("data_hash") == B.data_identity(motions, data_info)[1]:
+                floor = candidate
+            else:
+                info["mlp_floor"] = {"missing": f"the shipped MLP floor ({shipped}) was trained on other data "
+                                                "than this evaluation's; pass mlp_floor=DIR"}
+    elif mlp_floor is not None and mlp_floor is not False:
+        floor = B.load_mlp_floor(mlp_floor)
+    else:
+        info["mlp_floor"] = {"missing": "not asked for (mlp_floor=None)"}
+    if floor is not None:
+        preds[B.MLP] = floor
+        info["mlp_floor"] = {k: v for k, v in floor.meta.items() if k not in ("config", "mean_depth")}
+        info["mlp_floor"]["description"] = floor.describe()
+    if flip:
+        preds = {k: B.with_flip(f) for k, f in preds.items()}
+    return preds, info
+
+
+class _FloorScores:
+    """Accumulates each floor's predictions (mm) on the views the model is scored on."""
+
+    def __init__(self, predictors: dict):
+        self.predictors = predictors
+        self.preds_mm: dict[str, list[np.ndarray]] = {k: [] for k in predictors}
+
+    def add(self, sample: Sample) -> None:
+        scale = sample.mm_per_unit[:, None, None]
+        for name, f in self.predictors.items():
+            self.preds_mm[name].append(np.asarray(f(sample.x2d), dtype=np.float64) * scale)
+
+    def table(self, keep, gt_all, valid_all, acts, summary_acts, context, info: dict, model=None) -> pd.DataFrame:
+        """Rows: each floor (+ `model` = (name, training, MPJPE mm, P-MPJPE mm)); columns predictor,
+        training, mpjpe_mm, p_mpjpe_mm, note. Fills info["per_action_mpjpe_mm"] and
+        info["trained_vs_floor"] (model MPJPE < flat + mean depth MPJPE; None without that floor)."""
+        rows, per_action = [], {}
+        training = dict(B.FLOOR_TRAINING)
+        if B.MLP in self.predictors:
+            training[B.MLP] = info["mlp_floor"]["description"]
+        for name in self.predictors:
+            pred = np.concatenate(self.preds_mm[name])[keep]
+            r1 = M.mpjpe(pred, gt_all, valid_all, summary_acts, context=context)
+            r2 = M.p_mpjpe(pred, gt_all, valid_all, summary_acts, context=context)
+            rows.append({"predictor": name, "training": training[name], "mpjpe_mm": r1.value,
+                         "p_mpjpe_mm": r2.value, "note": "floor"})
+            per_action[name] = M.mpjpe(pred, gt_all, valid_all, acts, context=context).breakdown
+        info["per_action_mpjpe_mm"] = per_action
+        verdict = None
+        if model is not None:
+            name, how, mpjpe_mm, p_mpjpe_mm = model
+            floor = next((r["mpjpe_mm"] for r in rows if r["predictor"] == B.MEAN_DEPTH), None)
+            verdict = None if floor is None else bool(mpjpe_mm < floor)
+            rows.append({"predictor": name, "training": how, "mpjpe_mm": mpjpe_mm, "p_mpjpe_mm": p_mpjpe_mm,
+                         "note": B.NOT_TRAINED if verdict is False else ""})
+        info["trained_vs_floor"] = verdict
+        return pd.DataFrame(rows)
+
+
+def evaluate_floors(data: str | Path | None = None, *, mlp_floor: str | Path | MLPFloor | None = None,
+                    cfg=None, split: str | None = None, flip: bool = False, noise_sigma: float = 0.0,
+                    seed: int = 0, motions: list[Motion] | None = None, data_info: dict | None = None,
+                    max_sequences: int | None = None, out: str | Path | None = None) -> EvalReport:
+    """The floors alone on the held-out split of `data` (default: the bundled subset), through the same
+    views, masking, metrics and aggregation as `evaluate`. `cfg` (cameras, training split) defaults to
+    the MLP floor's training config, else `make_config()`. The report's summary / per-action /
+    per-joint tables are the best learned floor's (MLP floor when given, else flat + mean depth);
+    `report.floors` lists every floor. `eval.json` goes to `out` when given."""
+    from .config import make_config
+    if isinstance(mlp_floor, (str, Path)) and not isinstance(mlp_floor, MLPFloor):
+        mlp_floor = B.load_mlp_floor(mlp_floor)
+    if cfg is None:
+        cfg = B.floor_config(mlp_floor) if mlp_floor is not None else make_config()
+    if motions is None:
+        motions, data_info = load_data(data)
+    data_info = dict(data_info or {})
+    where = str(data_info.get("path", data or "data"))
+    if split is None:
+        split = "test" if any(m.meta.get("split") == "test" for m in motions) else "val"
+    held = split_motions(motions, split)
+    if not held:
+        raise ValueError(f"{where}: no motions in split {split!r}")
+    if max_sequences:
+        held = held[:max_sequences]
+    kind = _dataset_kind(motions, data_info)
+    predictors, info = _floor_predictors(motions, cfg, data_info, mlp_floor, flip, where)
+    scores = _FloorScores(predictors)
+    rng = np.random.default_rng(seed)
+    cameras_without_2d: list[str] = []
+    gts, valids, actions, sources, views = [], [], [], set(), 0
+    for m in held:
+        for _, _, kp_cam, sample, valid in _view_samples(m, cfg, noise_sigma, rng, cameras_without_2d):
+            sources.add(m.kp2d_source if kp_cam else (f"synthetic-noise-{noise_sigma:g}" if noise_sigma > 0 else "gt (projected)"))
+            scores.add(sample)
+            gts.append(sample.y3d * sample.mm_per_unit[:, None, None])
+            valids.append(valid)
+            actions += [_action_of(m)] * len(valid)
+            views += 1
+    _warn_skipped(cameras_without_2d, where)
+    if not gts:
+        raise ValueError(f"{where}: no held-out view with 2D in split {split!r}")
+    gt_all, valid_all, acts = np.concatenate(gts), np.concatenate(valids), np.array(actions)
+    keep = valid_all.any(axis=1)
+    gt_all, valid_all, acts = gt_all[keep], valid_all[keep], acts[keep]
+    two_d = ", ".join(sorted(sources))
+    context = {"dataset": DATASET_NAMES.get(kind, kind), "split": split, "2d_source": two_d,
+               "frames_per_window": 1, "flip_tta": flip, "protocol_name": "actionpose"}
+    summary_acts = None if kind == "3dhp" else acts
+    floors = scores.table(keep, gt_all, valid_all, acts, summary_acts, context, info)
+    best = B.MLP if B.MLP in predictors else (B.MEAN_DEPTH if B.MEAN_DEPTH in predictors else B.FLAT)
+    pred_all = np.concatenate(scores.preds_mm[best])[keep]
+    summary = pd.DataFrame([_row(M.mpjpe(pred_all, gt_all, valid_all, summary_acts, context=context)),
+                            _row(M.p_mpjpe(pred_all, gt_all, valid_all, summary_acts, context=context)),
+                            _row(M.n_mpjpe(pred_all, gt_all, valid_all, summary_acts, context=context))])
+    per_action = _per_action_table(pred_all, gt_all, valid_all, acts, context)
+    pj = M.mpjpe_per_joint(pred_all, gt_all, valid_all, context=context)
+    per_joint = pd.DataFrame({"mpjpe_mm": pd.Series(pj.breakdown)}).reindex(
+        [n for n in H36M17_NAMES if n in pj.breakdown])
+    per_joint.index.name = "joint"
+    floor_meta = mlp_floor.meta if mlp_floor is not None else {}
+    header = {
+        "run": f"floors ({best}{'' if mlp_floor is None or mlp_floor.path is None else ': ' + str(mlp_floor.path)})",
+        "checkpoint_sha256": checkpoint_sha256(mlp_floor.path) if mlp_floor is not None and mlp_floor.path else "",
+        "protocol": "actionpose", "protocol_description": PROTOCOLS["actionpose"],
+        "dataset": context["dataset"], "split": split, "2d_source": two_d, "cameras_without_2d": cameras_without_2d,
+        "frames_per_window": 1, "windows": "per frame (the floors see one frame at a time)", "flip_tta": flip,
+        "aggregation": ("pooled over all valid frames" if kind == "3dhp"
+                        else "per action (mean over actions of per-action means)"),
+        "sequences": len(held), "views": views, "frames": int(len(gt_all)), "seed": seed,
+        "compute": f"cpu ({platform.processor() or platform.machine()}, torch {torch.__version__})",
+        "preset": "floor", "variant": best, "step": floor_meta.get("steps"),
+        "made_at": _dt.datetime.now().isoformat(timespec="seconds"), "code_version": code_version(),
+        "floors": info, "trained_vs_floor": None,
+    }
+    report = EvalReport(header, summary, per_action, per_joint, {}, None, floors)
+    if out is not None:
+        write_eval(Path(out), report.to_dict(), out)
+    return report
 
 
 def _evaluate_motionbert(bundle, cfg, meta: dict, run_dir: Path, held: list[Motion], kind: str, split: str,
@@ -480,6 +682,15 @@ def format_report(report: EvalReport) -> str:
         f"{h['aggregation']}:",
         report.per_action.to_string(float_format=lambda v: f"{v:.1f}"),
     ]
+    if report.floors is not None and len(report.floors):
+        lines += ["", f"floors (same frames, {h['aggregation']}; a model that loses to flat + mean depth has not learned):",
+                  _format_floors(report.floors)]
+        for key, name in (("mean_depth", B.MEAN_DEPTH), ("mlp_floor", B.MLP)):
+            why = ((h.get("floors") or {}).get(key) or {}).get("missing")
+            if why:
+                lines.append(f"  (no {name}: {why})")
+        if h.get("trained_vs_floor") is False:
+            lines.append(f"   {B.NOT_TRAINED}")
     if report.recognition:
         r = report.recognition
         lines += ["", f"action recognition ({r['vocab_field']}, {r['windows']} windows, {r['labels']} labels): "
@@ -493,5 +704,15 @@ def format_report(report: EvalReport) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["evaluate", "format_report", "EvalReport", "LabelVocab", "PROTOCOLS", "eval_path", "eval_is_stale",
+def _format_floors(floors: pd.DataFrame) -> str:
+    rows = [(r["predictor"], f"{r['mpjpe_mm']:.1f}", f"{r['p_mpjpe_mm']:.1f}", r["training"]
+             + (f"  <- {r['note']}" if r.get("note") not in ("", "floor", None) else ""))
+            for r in floors.to_dict(orient="records")]
+    head = ("predictor", "MPJPE mm", "P-MPJPE mm", "training")
+    w = [max(len(str(x[i])) for x in rows + [head]) for i in range(3)]
+    fmt = lambda x: f"  {x[0]:<{w[0]}}  {x[1]:>{w[1]}}  {x[2]:>{w[2]}}  {x[3]}"  # noqa: E731
+    return "\n".join([fmt(head)] + [fmt(x) for x in rows])
+
+
+__all__ = ["evaluate", "evaluate_floors", "format_report", "EvalReport", "LabelVocab", "PROTOCOLS", "eval_path", "eval_is_stale",
            "load_eval", "user_eval_path", "checkpoint_sha256", "code_version"]
