@@ -448,7 +448,8 @@ def build_parser() -> argparse.ArgumentParser:
                                         "no-learning floors on the held-out takes")
     p.add_argument("--out", required=True, help="folder for the MLP floor (checkpoint.safetensors, floor.json, eval.json)")
     p.add_argument("--data", default="", help="prepared data dir (default: the bundled subset)")
-    p.add_argument("--steps", type=POSITIVE_INT, default=5000, help="Adam steps of 256 frames (5000: ~1 CPU-minute)")
+    p.add_argument("--steps", type=POSITIVE_INT, default=5000,
+                   help="Adam steps of 256 frames (default 5000: about one CPU-minute on one thread)")
     p.add_argument("--seed", type=NONNEG_INT, default=0)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_baseline)

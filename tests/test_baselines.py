@@ -109,7 +109,9 @@ def test_mlp_floor_beats_flat_plus_mean_depth(mlp_floor_dir, bundled):
 
 def test_mlp_floor_is_deterministic_given_its_seed(bundled):
     motions, _ = bundled
+    rng_before = torch.get_rng_state()
     a = B.train_mlp_floor(motions, steps=20, batch_frames=64, seed=3)
+    assert torch.equal(torch.get_rng_state(), rng_before)  # the caller's torch RNG is left alone
     b = B.train_mlp_floor(motions, steps=20, batch_frames=64, seed=3)
     c = B.train_mlp_floor(motions, steps=20, batch_frames=64, seed=4)
     sa, sb, sc = a.net.state_dict(), b.net.state_dict(), c.net.state_dict()
