@@ -199,6 +199,23 @@ def test_evaluate_now_records_when_and_which_checkpoint(demo_run, held):
     assert any("made **" in c.value and f"step {meta['step']}" in c.value for c in at.caption)
 
 
+def test_triage_shows_action_level_recognition(demo_run):
+    """Issue 22: the per-action table's recognition column comes from eval.json's action-level table (it
+    was looked up in the action+style table and was empty for every row), and the action-level top-1
+    (the README's headline) is shown beside the label-level one."""
+    at = _app(tab="Triage")
+    _clean(at)
+    rec = json.loads((demo_run / "eval.json").read_text())["recognition"]
+    pa = at.dataframe[0].value
+    assert "recognition top-1 %" in pa and pa["recognition top-1 %"].notna().all()
+    for action, pct in zip(pa["action"], pa["recognition top-1 %"]):
+        assert pct == pytest.approx(round(rec["per_content_top1_pct"][action], 1))
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["action top-1"] == f"{rec['content_top1_pct']:.1f} %"
+    assert metrics["action chance"] == f"{rec['content_chance_top1_pct']:.1f} %"
+    assert metrics["label top-1 (action + style)"] == f"{rec['top1_pct']:.1f} %"
+
+
 def test_triage_action_filter_and_offscreen_slice(demo_run, held):
     at = _app(tab="Triage", tri_action="call")
     _clean(at)

@@ -91,6 +91,31 @@ def _pick_joint() -> None:
     st.session_state["tri_sort"] = f"joint:{sel[0]}" if sel else "mpjpe_mm"
 
 
+def action_top1(recog: dict) -> dict[str, float]:
+    """Recognition top-1 (%) per action, keyed like eval.json's per-action rows: the action-level table
+    (`per_content_top1_pct`, a window counts as right when its top label names the right action, any
+    style). An eval.json without one (its labels are the actions themselves, e.g. H36M) has them in the
+    per-label table."""
+    return dict(recog.get("per_content_top1_pct") or recog.get("per_class_top1_pct") or {})
+
+
+def recognition_metrics(recog: dict) -> None:
+    """Action-level top-1 (the README's headline) beside label-level top-1 (action + style), each with chance."""
+    cols = st.columns(4)
+    windows = f"{recog.get('windows', '?')} windows"
+    if recog.get("content_top1_pct") is not None:
+        cols[0].metric("action top-1", f"{recog['content_top1_pct']:.1f} %",
+                       help=f"the top label names the right action (any style); {recog.get('contents', '?')} "
+                            f"actions; {windows}")
+        cols[1].metric("action chance", f"{recog.get('content_chance_top1_pct', float('nan')):.1f} %",
+                       help="one over the number of actions")
+    if recog.get("top1_pct") is not None:
+        style = " (action + style)" if recog.get("content_top1_pct") is not None else ""
+        cols[2].metric(f"label top-1{style}", f"{recog['top1_pct']:.1f} %",
+                       help=f"the exact label; {recog.get('labels', '?')} labels; {windows}")
+        cols[3].metric("label chance", f"{recog.get('chance_top1_pct', float('nan')):.1f} %")
+
+
 def render(ctx: Ctx) -> None:
     if st.session_state.pop("tri_show_latest", False):  # set by Evaluate now before the rerun
         st.session_state["tri_source"] = SOURCES[1]
@@ -125,12 +150,11 @@ def render(ctx: Ctx) -> None:
     eval_header(h, when)
     summary = pd.DataFrame(rep.get("summary") or [])
     recog = rep.get("recognition") or {}
-    k = st.columns(4 + bool(recog) * 2)
+    k = st.columns(4)
     for col, (_, r) in zip(k, summary.head(4).iterrows()):
         col.metric(f"{r['metric']} ({r.get('protocol', '')})", f"{r['value']:.1f} {r['unit']}")
     if recog:
-        k[-2].metric("recognition top-1", f"{recog['top1_pct']:.1f} %", help=f"{recog.get('windows')} windows")
-        k[-1].metric("chance top-1", f"{recog['chance_top1_pct']:.1f} %")
+        recognition_metrics(recog)
 
     views = _views_table(ctx, rep)
     a, b = st.columns(2)
@@ -138,8 +162,9 @@ def render(ctx: Ctx) -> None:
         st.markdown("**Per action** — select a row to filter the views below")
         pa = pd.DataFrame(rep.get("per_action") or [])
         pa = pa[pa["action"] != "Average"].reset_index(drop=True) if "action" in pa else pa
-        if recog.get("per_class_top1_pct") and "action" in pa:
-            pa["recognition top-1 %"] = pa["action"].map(recog["per_class_top1_pct"])
+        per_action = action_top1(recog)
+        if per_action and "action" in pa:
+            pa["recognition top-1 %"] = pa["action"].map(per_action)
         pa = pa.round(1)
         st.session_state["tri_action_names"] = pa["action"].tolist() if "action" in pa else []
         st.dataframe(pa, hide_index=True, key="tri_actions", on_select=_pick_action, selection_mode="single-row")
