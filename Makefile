@@ -26,10 +26,11 @@ app: install
 test: install-test
 	$(BIN)/python -m pytest -q tests
 
-# JupyterLab on notebooks/ (installs the `notebooks` extra: jupyterlab, ipywidgets).
+# JupyterLab on notebooks/ (installs the `notebooks` extra: jupyterlab, ipywidgets). --allow-root: in a
+# container this runs as root, where JupyterLab otherwise refuses to start (harmless for other users).
 notebooks: install
 	$(BIN)/pip install -q -e ".[app,notebooks]"
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab --allow-root notebooks/
 
 # Execute every notebook and write notebooks/rendered/*.html (+ manifest.json with source hashes and
 # times); `make render-notebooks NB="01_data 05_model"` renders some. tests/test_notebooks.py checks they are current.

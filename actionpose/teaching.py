@@ -9,8 +9,8 @@
 - `new_bundle`, `loss_terms`: a freshly initialised model and the training loss of one step, for a
   hand-written training loop (the one-batch overfit check).
 - `coco17_from_h36m17`: writes H36M-17 keypoints in the COCO-17 order a 2D detector produces.
-- `interact`: ipywidgets controls that re-draw one output in place; executed headless (CI, the
-  renderer) the output shows the initial state.
+- `interact`: ipywidgets controls that re-draw one figure in place (an `ipywidgets.Output`); executed
+  headless (CI, the renderer) the notebook's widget state keeps the initial figure.
 - `record_facts`: the numbers a notebook's prose states, machine-readable and not drawn, so
   `tests/test_notebooks.py` checks the prose against the outputs.
 """
@@ -261,8 +261,8 @@ def coco17_from_h36m17(kp: np.ndarray) -> np.ndarray:
 
 
 def _mimebundle(obj) -> dict:
-    """`obj` as a raw display bundle. A plotly figure displays itself through `_ipython_display_`, which
-    drops a display id (so `update_display` would have nothing to update): ask for its mime bundle instead."""
+    """`obj` as a raw display bundle (a plotly figure would display itself through `_ipython_display_`:
+    ask for its mime bundle instead)."""
     if isinstance(obj, go.Figure):
         bundle = dict(obj._repr_mimebundle_(None, None) or {})
         if not bundle:  # no plotly renderer outside a kernel: the mime type JupyterLab's plotly extension draws
@@ -282,12 +282,14 @@ def _mimebundle(obj) -> dict:
 def interact(render: Callable[..., object], **controls) -> None:
     """Show `render(**values)` under ipywidgets `controls` (name → widget); moving a control re-draws it.
 
-    The output is an ordinary display output with a display id (a plotly figure is displayed from its
-    mime bundle, not through `_ipython_display_`, which would drop the id), so a notebook executed
-    headless (tests, the HTML renderer) keeps the initial state as a static figure, and in JupyterLab a
-    control change replaces that output in place (`update_display`). An error in `render` replaces the
-    figure with its one-line message. Without ipywidgets installed the initial output alone is shown.
-    Returns None, so the figure is not shown a second time as the cell's value.
+    The controls and an `ipywidgets.Output` holding the figure are displayed as one widget; a control
+    change replaces the Output's content (its `outputs`, synced to the page) with the new figure's mime
+    bundle. (A display id cannot do this: JupyterLab drops `update_display_data` sent from a widget
+    callback, and a plotly figure displayed through `_ipython_display_` has no display id anyway.)
+    Executed headless the Output's content is kept in the notebook's widget state, which
+    tools/render_notebooks.py draws as a static figure. An error in `render` replaces the figure with its
+    one-line message. Without ipywidgets the initial output alone is shown. Returns None, so the figure
+    is not shown a second time as the cell's value.
     """
     from IPython.display import display
     values = {k: w.value for k, w in controls.items()}
@@ -297,18 +299,23 @@ def interact(render: Callable[..., object], **controls) -> None:
     except ImportError:
         display(_mimebundle(first), raw=True)
         return None
-    display(widgets.VBox(list(controls.values())))
-    handle = display(_mimebundle(first), raw=True, display_id=True)
+    out = widgets.Output()
+
+    def show(bundle: dict) -> None:
+        out.outputs = ({"output_type": "display_data", "data": bundle, "metadata": {}},)
 
     def on_change(_change=None):
         try:
-            out = _mimebundle(render(**{k: w.value for k, w in controls.items()}))
+            bundle = _mimebundle(render(**{k: w.value for k, w in controls.items()}))
         except Exception as e:  # noqa: BLE001 - shown in place of the figure (a callback's traceback is hidden)
-            out = {"text/plain": f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"}
-        handle.update(out, raw=True)
+            text = str(e).strip()
+            bundle = {"text/plain": f"{type(e).__name__}: {text.splitlines()[0] if text else ''}"}
+        show(bundle)
 
+    show(_mimebundle(first))
     for w in controls.values():
         w.observe(on_change, names="value")
+    display(widgets.VBox([*controls.values(), out]))
     return None
 
 

@@ -107,30 +107,43 @@ def _bar(n=1):
     return go.Figure(go.Bar(y=list(range(n))), layout=dict(title=f"{n} bars"))
 
 
+PLOTLY = "application/vnd.plotly.v1+json"
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
 def test_interact_redraws_its_figure_in_place_once():
-    """A control change updates the one displayed figure (same display id, new data); the cell's value is
-    None, so the figure is not shown twice. Before issue 22 the figure went out through plotly's
-    `_ipython_display_`, without the display id, and the update changed nothing on screen."""
+    """The controls and the figure are one widget: a control change replaces the figure held by its
+    ipywidgets.Output (synced to the page); nothing else is displayed and the cell's value is None, so
+    the figure is not shown twice. Before issue 22 the figure went out through plotly's
+    `_ipython_display_` and `update_display`, which JupyterLab never applied."""
     widgets = pytest.importorskip("ipywidgets")
     from IPython.core.interactiveshell import InteractiveShell
     from IPython.utils.capture import capture_output
+    from ipywidgets.widgets.widget import _instances
     InteractiveShell.instance()
     slider = widgets.IntSlider(value=2, min=1, max=9)
     with capture_output() as cap:
         result = ap.interact(_bar, n=slider)
-        figures = [o for o in cap.outputs if "application/vnd.plotly.v1+json" in o.data]
-        assert result is None and len(figures) == 1
-        first = figures[0]
-        display_id = (first.transient or {}).get("display_id")
-        assert display_id, "the figure was displayed without a display id: nothing to update"
-        slider.value = 5
-    updates = [o for o in cap.outputs if o.update]
-    assert len(updates) == 1 and updates[0].transient["display_id"] == display_id
-    assert len(updates[0].data["application/vnd.plotly.v1+json"]["data"][0]["y"]) == 5
-    assert len(first.data["application/vnd.plotly.v1+json"]["data"][0]["y"]) == 2
-    with capture_output() as cap:
-        slider.value = 0  # min is 1: clamped to 1, still a redraw
-    assert len(cap.outputs[-1].data["application/vnd.plotly.v1+json"]["data"][0]["y"]) == 1
+    assert result is None
+    assert [list(o.data) for o in cap.outputs if PLOTLY in o.data] == []  # only inside the widget
+    (view,) = [o.data[WIDGET_VIEW] for o in cap.outputs if WIDGET_VIEW in o.data]
+    box = _instances[view["model_id"]]
+    assert box.children[0] is slider
+    (out,) = [c for c in box.children if isinstance(c, widgets.Output)]
+
+    def bars() -> int:
+        (shown,) = out.outputs
+        return len(shown["data"][PLOTLY]["data"][0]["y"])
+
+    assert bars() == 2
+    slider.value = 5
+    assert bars() == 5 and out.outputs[0]["data"][PLOTLY]["layout"]["title"]["text"] == "5 bars"
+    broken = widgets.IntSlider(value=1)
+    with capture_output():
+        ap.interact(lambda n: 1 / (n - 2), n=broken)  # an error in render shows as one line, in place
+    (box2,) = [w for w in _instances.values() if isinstance(w, widgets.VBox) and broken in w.children]
+    broken.value = 2
+    assert box2.children[-1].outputs[0]["data"] == {"text/plain": "ZeroDivisionError: division by zero"}
 
 
 def _run_cells(*sources: str):
@@ -140,24 +153,26 @@ def _run_cells(*sources: str):
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(s) for s in sources]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbclient.NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+    nbclient.NotebookClient(nb, timeout=600, kernel_name="python3").execute()
     return nb
 
 
 def test_interact_updates_through_a_kernel():
-    """The same through a real kernel (nbclient applies update_display_data as JupyterLab does): moving
-    the slider in a later cell replaces the first cell's figure; the browser half is
-    tests/test_notebook_browser.py."""
+    """The same through a real kernel: the cell shows one widget (no figure again as its value), and after
+    a later cell moves the slider the notebook's widget state holds the redrawn figure (what the page
+    shows; the browser half is tests/test_notebook_browser.py)."""
     nb = _run_cells(
         "import actionpose as ap\nimport ipywidgets as widgets\nimport plotly.graph_objects as go\n"
         "slider = widgets.IntSlider(value=2, min=1, max=9)\n"
         "ap.interact(lambda n: go.Figure(go.Bar(y=list(range(n)))), n=slider)",
         "slider.value = 6")
     outs = nb.cells[0].outputs
-    figures = [o for o in outs if "application/vnd.plotly.v1+json" in o.get("data", {})]
-    assert len(figures) == 1, [list(o.get("data", {})) for o in outs]  # once, not again as the cell's value
-    assert not [o for o in outs if o.output_type == "execute_result"]
-    assert len(figures[0]["data"]["application/vnd.plotly.v1+json"]["data"][0]["y"]) == 6
+    assert len(outs) == 1 and outs[0].output_type == "display_data" and WIDGET_VIEW in outs[0]["data"], \
+        [(o.output_type, list(o.get("data", {}))) for o in outs]
+    state = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    (output_model,) = [m["state"] for m in state.values() if m["model_name"] == "OutputModel"]
+    (shown,) = output_model["outputs"]
+    assert len(shown["data"][PLOTLY]["data"][0]["y"]) == 6
 
 
 def test_record_facts_are_machine_readable_and_not_drawn():
