@@ -56,6 +56,10 @@ class ModelConfig:
     # pretraining steps without it the model erred 27 mm in each of x and y where the copy errs 5-7 mm.
     # Needs a centred input (input_center "root" or "root_scale").
     lift_residual: bool = True
+    # A joint-specific embedding of the whole frame added to each joint's token (model.dstformer): the
+    # tokens know the pose from the first step instead of after a long plateau (issue 21). Not part of
+    # MotionBERT's architecture: imported checkpoints have it off.
+    frame_embed: bool = True
 
 
 MODEL_PRESETS: dict[str, dict[str, Any]] = {
@@ -561,10 +565,12 @@ def _flatten(d: dict, prefix: str = "") -> dict:
 # Keys added after runs (and committed ablation records) existed, with the default that reproduces
 # what those runs computed: hashed only when set to something else, so older hashes stay valid.
 _HASHED_WHEN_SET: dict[str, Any] = {"model.embed_pool": "mean", "model.input_center": "none", "model.lift_residual": False,
+                                     "model.frame_embed": False,
                                      "synth.take_camera_prob": 0.0, "loss.distill_backbone": True}
 # A saved config.yaml written before such a key existed computed the legacy value, whatever today's
 # default is: load_yaml fills it in from here (a new run gets the dataclass default).
 _LEGACY_WHEN_ABSENT: dict[str, Any] = {"model.embed_pool": "mean", "model.input_center": "none", "model.lift_residual": False,
+                                       "model.frame_embed": False,
                                        "synth.take_camera_prob": 0.0, "loss.distill_backbone": True}
 
 

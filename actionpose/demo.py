@@ -20,8 +20,8 @@ from .train.checkpoint import load_checkpoint, save_checkpoint
 
 # The demo recipe, in steps so it is reproducible. Steps cost ~1 s each on one free CPU core
 # (B 16 x T 81, tiny preset); the fine-tuning steps also run the frozen teacher's forward pass.
-DEMO_PRETRAIN_STEPS = 1600
-DEMO_FINETUNE_STEPS = 800
+DEMO_PRETRAIN_STEPS = 1200
+DEMO_FINETUNE_STEPS = 500
 # The tiny model at batch 16 takes a larger step than the library default (5e-4, MotionBERT's for
 # base/lite); fine-tuning keeps the same 0.4 ratio as api.FINETUNE_LR.
 DEMO_PRETRAIN_LR = 1e-3

@@ -229,7 +229,8 @@ class DSTformer(nn.Module):
     def __init__(self, dim_in: int = 3, dim_out: int = 3, dim_feat: int = 256, dim_rep: int = 512,
                  depth: int = 5, num_heads: int = 8, mlp_ratio: float = 4.0, num_joints: int = 17,
                  maxlen: int = 243, drop_rate: float = 0.0, attn_drop_rate: float = 0.0,
-                 drop_path_rate: float = 0.0, attention: str = "sdpa", init: str = "reference"):
+                 drop_path_rate: float = 0.0, attention: str = "sdpa", init: str = "reference",
+                 frame_embed: bool = False):
         super().__init__()
         if attention not in ATTENTION_IMPLS:
             raise ValueError(f"model.attention = {attention!r}: expected one of {', '.join(ATTENTION_IMPLS)}")
@@ -260,6 +261,13 @@ class DSTformer(nn.Module):
         self.pre_logits = PreLogits(dim_feat, dim_rep)
         self.head = nn.Linear(dim_rep, dim_out)
         self.ts_attn = nn.ModuleList([nn.Linear(dim_feat * 2, 2) for _ in range(depth)])
+        # Optional (not in the reference; registered last, so MotionBERT's keys keep their order): a
+        # joint-specific linear embedding of the whole frame, added to every joint's token. Without it a
+        # token starts knowing only its own x, y, conf and a tiny positional code, and the attention that
+        # must gather the rest of the pose starts uniform: measured (issue 21), the tiny model then sat at
+        # the flat lift's error for hundreds of steps on random batches while a per-frame MLP fed the same
+        # batches learned depth within 60. With it, the tokens see the pose from step 0 and learn as fast.
+        self.frame_embed = nn.Linear(num_joints * dim_in, num_joints * dim_feat) if frame_embed else None
         self.reset_parameters(init)
 
     @torch.no_grad()
@@ -276,6 +284,9 @@ class DSTformer(nn.Module):
                     nn.init.zeros_(m.bias)
         nn.init.trunc_normal_(self.temp_embed, std=0.02)
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
+        if self.frame_embed is not None and init == "reference":  # as the joint embedding
+            nn.init.trunc_normal_(self.frame_embed.weight, std=0.02)
+            nn.init.zeros_(self.frame_embed.bias)
         for fuse in self.ts_attn:  # an even split between the two streams at the start
             fuse.weight.zero_()
             fuse.bias.fill_(0.5)
@@ -318,6 +329,9 @@ class DSTformer(nn.Module):
             key_valid = frame_valid.to(device=x.device) > 0
         T = x.shape[1]
         h = self.joints_embed(x) + self.pos_embed
+        if self.frame_embed is not None:
+            B, _, J, _ = x.shape
+            h = h + self.frame_embed(x.reshape(B, T, J * self.dim_in)).reshape(B, T, J, self.dim_feat)
         if self.drop_rate and self.training:  # as in the reference: before the temporal embedding
             h = F.dropout(h, self.drop_rate, True)
         h = h + self.temp_embed[:, :T]
@@ -352,4 +366,4 @@ def dstformer_from_config(cfg) -> DSTformer:
                      depth=cfg.depth, num_heads=cfg.num_heads, mlp_ratio=mlp_ratio,
                      num_joints=cfg.num_joints, maxlen=cfg.maxlen, drop_rate=cfg.drop_rate,
                      attn_drop_rate=cfg.attn_drop_rate, drop_path_rate=cfg.drop_path_rate,
-                     attention=cfg.attention, init=cfg.init)
+                     attention=cfg.attention, init=cfg.init, frame_embed=bool(getattr(cfg, "frame_embed", False)))

@@ -144,7 +144,8 @@ def infer_size(state_dict: dict[str, torch.Tensor], heads: int | None = None,
         raise ValueError(f"{where}: heads = {heads!r} must be a positive divisor of dim_feat = {dim_feat}")
     return ModelConfig(preset=preset, dim_in=dim_in, dim_out=dim_out, dim_feat=dim_feat, dim_rep=dim_rep,
                        depth=depth, num_heads=heads, mlp_ratio=float(mlp_ratio), num_joints=num_joints,
-                       maxlen=maxlen, input_center="none", lift_residual=False)  # MotionBERT reads absolute screen coordinates
+                       maxlen=maxlen, input_center="none", lift_residual=False,
+                       frame_embed=False)  # MotionBERT reads absolute screen coordinates
 
 
 def expected_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
