@@ -313,7 +313,7 @@ def _floor_predictors(motions: list[Motion], cfg, data_info: dict, mlp_floor, fl
     train = split_motions(motions, cfg.data.train_split)
     source = f"{where} split {cfg.data.train_split}"
     missing = f"no motions in training split {cfg.data.train_split!r} of {where}"
-    if not train and str(cfg.data.path or "") != str(data_info.get("path", "")):
+    if not train:  # e.g. only the held-out motions were passed in (the app): the run's training data
         try:
             run_motions, run_info = load_data(cfg.data.path or None)
         except (OSError, ValueError) as e:

@@ -137,6 +137,14 @@ def test_evaluate_prints_floors_and_flags_an_untrained_model(small_runs, mlp_flo
     assert [r["predictor"] for r in saved["floors"]] == [B.FLAT, B.MEAN_DEPTH, B.MLP, "model"]
     txt = format_report(rep)
     assert B.NOT_TRAINED in txt and "flat + mean depth" in txt and "MLP floor" in txt
+    # Given only held-out motions (as the app does), the mean depth still comes from the run's training data.
+    motions, info = load_data(None)
+    only_held = evaluate(ft, motions=split_motions(motions, "val")[:2], data_info=info, write=False, mlp_floor=None)
+    md = only_held.header["floors"]["mean_depth"]
+    assert md["source"].endswith("(the run's training data)")
+    np.testing.assert_allclose(md["depth_units"], rep.header["floors"]["mean_depth"]["depth_units"], atol=1e-6)
+    np.testing.assert_allclose(md["depth_units"], B.mean_depth_floor(split_motions(motions, "train"),
+                                                                      load_run_config(ft)).depth_units, atol=1e-6)
     # Through the CLI, without an MLP floor: the two no-learning floors beside the model.
     capsys.readouterr()
     assert main(["evaluate", "--run", str(ft), "--mlp-floor", "none", "--out", str(tmp_path / "cli")]) == 0
