@@ -51,6 +51,7 @@ TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
 <style type="text/css">
   math { font-size: 1.1em; font-family: "STIX Two Math", "Latin Modern Math", "Cambria Math", math, serif; }
   math[display="block"] { margin: 0.6em 0; }
+  msqrt > * { padding-top: 0.18em; }  /* without a math font the radical's bar sits on the letters (√n read as √π) */
   .ap-controls { font-size: 0.9em; color: #555; border-left: 3px solid #bbb; padding: 0.2em 0.6em; margin: 0.3em 0; }
 </style>
 {%- endblock html_head_js_mathjax -%}
@@ -77,16 +78,28 @@ def network_references(page: str) -> list[str]:
     return sorted({m.group(0) for rx in _NETWORK for m in rx.finditer(page)})
 
 
+# `\text{l\_hip}`: latex2mathml copies escapes inside text verbatim, so unescape them first
+_TEXT = re.compile(r"(\\(?:text|textrm|textit|textbf|mathrm|operatorname)\s*\{)([^{}]*)\}")
+_OPERATORS = {"arg": "arg"}
+
+
 def _latex_to_mathml(tex: str, display: bool) -> str:
     from latex2mathml.converter import convert
     bad = sorted({f"0x{ord(c):02x}" for c in tex if ord(c) < 0x20 and c not in "\n\r"})
     if bad:
         raise ValueError(f"formula {tex[:60]!r}: control characters {', '.join(bad)} (a '\\t', '\\b' or '\\f' "
                          "in a non-raw Python string?)")
+    tex = _TEXT.sub(lambda m: m.group(1) + re.sub(r"\\([%$&#_{}])", r"\1", m.group(2)) + "}", tex)
+    for name, op in _OPERATORS.items():  # functions latex2mathml does not know
+        tex = re.sub(rf"\\{name}(?![A-Za-z])", rf"\\operatorname{{{op}}}", tex)
     try:
-        return convert(tex.strip(), display="block" if display else "inline")
+        mathml = convert(tex.strip(), display="block" if display else "inline")
     except Exception as e:  # noqa: BLE001 - named with its formula
         raise ValueError(f"formula {tex[:60]!r} does not convert to MathML: {type(e).__name__}: {e}") from None
+    left = re.findall(r"\\(?:[A-Za-z]+|[%$&#_{}])", mathml)
+    if left:  # a command the converter did not know is copied as text (e.g. `\%` inside `\text{}`)
+        raise ValueError(f"formula {tex[:60]!r}: {', '.join(sorted(set(left)))} left unconverted in the MathML")
+    return mathml
 
 
 def _exporter():
