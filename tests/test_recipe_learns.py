@@ -316,3 +316,11 @@ def test_a_config_saved_before_the_recipe_keys_loads_with_legacy_values(tmp_path
     from actionpose.config import _RESUME_FREE, _flatten
     flat = {k: v for k, v in _flatten(data).items() if k not in _RESUME_FREE}
     assert config_hash(old) == hashlib.sha256(json.dumps(flat, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def test_demo_command_defaults_are_the_recipes_step_counts():
+    """`actionpose demo` re-run on a finished build must not extend it: its defaults are the recipe's."""
+    from actionpose.cli import build_parser
+    from actionpose.demo import DEMO_FINETUNE_STEPS, DEMO_PRETRAIN_STEPS
+    args = build_parser().parse_args(["demo", "--out", "x"])
+    assert (args.pretrain_steps, args.finetune_steps) == (DEMO_PRETRAIN_STEPS, DEMO_FINETUNE_STEPS)
