@@ -127,17 +127,17 @@ def test_head_keys_change_only_the_cells_with_the_head():
     from actionpose.config import _merge, config_hash
     plain = _spec("o", pretrain_steps=40, finetune_steps=7, cells=None)
     pooled = _spec("o", pretrain_steps=40, finetune_steps=7, cells=None,
-                   overrides=_merge(OVER, {"model": {"embed_pool": "joints"}}))
+                   overrides=_merge(OVER, {"model": {"embed_pool": "mean"}}))  # off the default (joints)
     plans = {p.name: p for p in plan_cells(plain)}
     for name in ("motionbert-style", "actionpose", "onehot"):
         h = [config_hash(pretrain_config("tiny", name, pretrain_overrides(s, plans[name], 0))) for s in (plain, pooled)]
         assert (h[0] == h[1]) == (name == "motionbert-style"), name
     cfg = pretrain_config("tiny", "actionpose", pretrain_overrides(pooled, plans["actionpose"], 0))
-    assert cfg.model.embed_pool == "joints"
+    assert cfg.model.embed_pool == "mean"
     for name in (SCRATCH_F, SCRATCH_PF):
         h = [config_hash(finetune_config("scratch", finetune_overrides(s, plans[name], 0), "tiny")) for s in (plain, pooled)]
         assert h[0] == h[1], name
-    assert finetune_overrides(pooled, plans["actionpose"], 0)["model"]["embed_pool"] == "joints"
+    assert finetune_overrides(pooled, plans["actionpose"], 0)["model"]["embed_pool"] == "mean"
     assert "embed_pool" not in finetune_overrides(pooled, plans[BASELINE], 0)["model"]
 
 
@@ -550,7 +550,7 @@ def test_sweep_reuses_identical_pretraining_stages_and_gets_the_same_result(tmp_
     abl = tmp_path / "ablation"
     run_ablation(_spec(abl, cells=["actionpose"], seeds=[0], pretrain_steps=2, finetune_steps=2))
     src = abl / "actionpose" / "seed0" / "pretrain"
-    sweep = parse_sweep(["loss.w_align=0.1,1"])  # 0.1 is the library default: the ablation's cell
+    sweep = parse_sweep(["loss.w_align=0.05,1"])  # 0.05 is the library default: the ablation's cell
 
     def sweep_run(out, reuse):
         return run_ablation(_spec(out, sweep=sweep, cells=["actionpose"], seeds=[0], pretrain_steps=2,
@@ -559,13 +559,13 @@ def test_sweep_reuses_identical_pretraining_stages_and_gets_the_same_result(tmp_
                              finetune_steps=2, reuse_pretraining=[abl]), estimate_only=True)["estimate"]
     assert est["pending"]["reused"] == 1 and est["pending"]["pretrain"] == 2 * 2  # w_align=1 + the baseline
     fresh, reused = sweep_run(tmp_path / "fresh", []), sweep_run(tmp_path / "reused", [abl])
-    rec = json.loads((tmp_path / "reused" / "setting-loss.w_align=0.1" / "actionpose" / "seed0" / "pretrain"
+    rec = json.loads((tmp_path / "reused" / "setting-loss.w_align=0.05" / "actionpose" / "seed0" / "pretrain"
                       / "ablation_cell.json").read_text())
-    assert rec["reused_from"] == str(src.resolve()) and rec["setting"] == "loss.w_align=0.1"
+    assert rec["reused_from"] == str(src.resolve()) and rec["setting"] == "loss.w_align=0.05"
     other = json.loads((tmp_path / "reused" / "setting-loss.w_align=1" / "actionpose" / "seed0" / "pretrain"
                         / "ablation_cell.json").read_text())
     assert "reused_from" not in other, "a different w_align computes something else: never reused"
-    w_fresh = load_file(tmp_path / "fresh" / "setting-loss.w_align=0.1" / "actionpose" / "seed0" / "pretrain"
+    w_fresh = load_file(tmp_path / "fresh" / "setting-loss.w_align=0.05" / "actionpose" / "seed0" / "pretrain"
                         / "checkpoint.safetensors")
     w_src = load_file(src / "checkpoint.safetensors")
     assert all(np.array_equal(w_fresh[k], w_src[k]) for k in w_src), "the reused stage is what training gives"

@@ -119,10 +119,18 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path):
     assert la == lb
 
 
-def test_ddp_two_cpu_processes_agree(tmp_path):
+@pytest.mark.parametrize("frame_embed", [
+    False,
+    # Known bug (issue 21 follow-up): with the frame embedding AND the joint-pooling head at these small
+    # sizes the two gloo ranks end 1 ulp apart in a few weights after 4 steps; either one alone agrees.
+    # Recorded here so it cannot be forgotten: this xfail turns into a failure once it is fixed.
+    pytest.param(True, marks=pytest.mark.xfail(strict=True, reason="DDP ranks drift by float rounding with frame_embed + joint head")),
+])
+def test_ddp_two_cpu_processes_agree(tmp_path, frame_embed):
     run = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533", "--",
-           str(Path(sys.executable).parent / "actionpose"), "pretrain", "--preset", "tiny", "--max-steps", "4", "--run", str(run), *SMALL_ARGS]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(29533 + frame_embed), "--",
+           str(Path(sys.executable).parent / "actionpose"), "pretrain", "--preset", "tiny", "--max-steps", "4", "--run", str(run), *SMALL_ARGS,
+           "--set", f"model.frame_embed={str(frame_embed).lower()}"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
