@@ -68,8 +68,10 @@ MODEL_PRESETS: dict[str, dict[str, Any]] = {
     # cores better (width 192: ~70 % of the matmul peak vs ~45 % here, benchmarks/README.md) but each
     # step costs ~10x more FLOPs, i.e. ~10x fewer clips per minute: trainability wins for this preset.
     "tiny": dict(dim_feat=64, dim_rep=128, depth=3, num_heads=2, mlp_ratio=2.0, maxlen=81),
-    "lite": dict(dim_feat=256, dim_rep=512, depth=5, num_heads=8, mlp_ratio=4.0, maxlen=243),
-    "base": dict(dim_feat=512, dim_rep=512, depth=5, num_heads=8, mlp_ratio=2.0, maxlen=243),
+    # lite/base are MotionBERT's sizes and architecture (key names, 42.47 M parameters for base), so
+    # without the frame embedding, which exists for the tiny CPU preset's learning speed (issue 21).
+    "lite": dict(dim_feat=256, dim_rep=512, depth=5, num_heads=8, mlp_ratio=4.0, maxlen=243, frame_embed=False),
+    "base": dict(dim_feat=512, dim_rep=512, depth=5, num_heads=8, mlp_ratio=2.0, maxlen=243, frame_embed=False),
 }
 
 
