@@ -110,7 +110,8 @@ def compare_reference(preset: str = "tiny", overrides: dict | None = None, batch
     """Median step time of ours and of the reference (same weights), alternating `rounds` blocks of
     `steps` each; train = forward + backward + AdamW on an MPJPE loss, else eval forward under
     no_grad. Checks first that both give the same output (max abs difference recorded)."""
-    cfg = ModelConfig(**dict(MODEL_PRESETS[preset], preset=preset, **(overrides or {})))
+    # The reference is MotionBERT's architecture: compared without the tiny preset's frame embedding.
+    cfg = ModelConfig(**{**MODEL_PRESETS[preset], "preset": preset, "frame_embed": False, **(overrides or {})})
     torch.manual_seed(0)
     ours = dstformer_from_config(cfg)
     ref = ReferenceDSTformer(cfg)
