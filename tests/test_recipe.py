@@ -30,15 +30,18 @@ from actionpose.train.runs import read_metrics
 SMALL_MODEL = {"dim_feat": 16, "dim_rep": 32, "depth": 1, "num_heads": 2, "maxlen": 27, "embed_hidden": 32}
 
 
+# A standing H36M-17 skeleton `[17, 3]` in mm (z up); tests/test_recipe_learns.py moves it too.
+REST_POSE_MM = np.array([[0, 0, 1000], [-100, 0, 1000], [-100, 0, 550], [-100, 0, 100], [100, 0, 1000],
+                         [100, 0, 550], [100, 0, 100], [0, 0, 1250], [0, 0, 1500], [0, 0, 1600], [0, 0, 1700],
+                         [150, 0, 1450], [300, 0, 1200], [400, 0, 1000], [-150, 0, 1450], [-300, 0, 1200],
+                         [-400, 0, 1000]], dtype=np.float64)
+
+
 def _walk(n: int = 40, seed: int = 0) -> np.ndarray:
     """A plausible moving skeleton `[n, 17, 3]` in mm (z up), so views and flips are well defined."""
     rng = np.random.default_rng(seed)
-    base = np.array([[0, 0, 1000], [-100, 0, 1000], [-100, 0, 550], [-100, 0, 100], [100, 0, 1000],
-                     [100, 0, 550], [100, 0, 100], [0, 0, 1250], [0, 0, 1500], [0, 0, 1600], [0, 0, 1700],
-                     [150, 0, 1450], [300, 0, 1200], [400, 0, 1000], [-150, 0, 1450], [-300, 0, 1200],
-                     [-400, 0, 1000]], dtype=np.float64)
     t = np.arange(n)[:, None, None]
-    return (base[None] + 30 * np.sin(t / 5 + rng.uniform(0, 6, (1, 17, 3)))).astype(np.float32)
+    return (REST_POSE_MM[None] + 30 * np.sin(t / 5 + rng.uniform(0, 6, (1, 17, 3)))).astype(np.float32)
 
 
 def _motion(name: str, label: str, n: int = 40, split: str = "train") -> Motion:

@@ -32,18 +32,14 @@ from actionpose.train.loop import term_gradients
 from actionpose.train.model_io import build_bundle
 from actionpose.train.runs import read_metrics
 
-SMALL_MODEL = {"dim_feat": 16, "dim_rep": 32, "depth": 1, "num_heads": 2, "maxlen": 27, "embed_hidden": 32}
+from test_recipe import REST_POSE_MM, SMALL_MODEL
 
 
 def _walker(n: int = 120, speed_mm: float = 25.0, seed: int = 0) -> np.ndarray:
     """A skeleton `[n, 17, 3]` (mm, z up) that walks along x at `speed_mm` per frame, limbs swinging."""
     rng = np.random.default_rng(seed)
-    base = np.array([[0, 0, 1000], [-100, 0, 1000], [-100, 0, 550], [-100, 0, 100], [100, 0, 1000],
-                     [100, 0, 550], [100, 0, 100], [0, 0, 1250], [0, 0, 1500], [0, 0, 1600], [0, 0, 1700],
-                     [150, 0, 1450], [300, 0, 1200], [400, 0, 1000], [-150, 0, 1450], [-300, 0, 1200],
-                     [-400, 0, 1000]], dtype=np.float64)
     t = np.arange(n)[:, None, None]
-    pose = base[None] + 40 * np.sin(t / 6 + rng.uniform(0, 6, (1, 17, 3)))
+    pose = REST_POSE_MM[None] + 40 * np.sin(t / 6 + rng.uniform(0, 6, (1, 17, 3)))
     pose[..., 0] += speed_mm * t[..., 0]
     return pose.astype(np.float32)
 
