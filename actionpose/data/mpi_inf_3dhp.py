@@ -191,13 +191,24 @@ def load_3dhp(path: str | Path, *, split: str = "test") -> list[Motion]:
     `path` is the npz file or the folder holding it. Test: one Motion per sequence ("TS1".."TS6"),
     train: one per subject/sequence/camera ("S1/Seq1/cam0"); 2D is the dataset's 2D annotation
     (`kp2d_source` "gt", score 1) keyed by the camera name; one Camera per motion (see module doc).
-    "all" (a folder) loads both files; it needs the test file, and the training file too unless
-    only the test file is present, in which case a warning says fine-tuning has no training data.
+    "all" (a folder) loads the files present, with a warning naming a missing one; "all" given one file
+    under its standard name (e.g. only `data_test_3dhp.npz`, the common case) loads that split and warns.
     """
     if split == "all":
         folder = Path(path)
+        if folder.is_file():
+            # The common case: users have only the test file and point --source at it. Use what is
+            # there (the split its standard name says) and say so, instead of asking for a folder.
+            named = [s for s, f in SPLIT_FILES.items() if folder.name == f]
+            if not named:
+                raise ValueError(f"{folder}: split 'all' reads a file only under its standard name "
+                                 f"({' or '.join(SPLIT_FILES.values())}); pass --split test or --split train")
+            other = [f for s, f in SPLIT_FILES.items() if s != named[0]]
+            warnings.warn(f"{folder}: one file given; loaded split {named[0]} only ({', '.join(other)} not read"
+                          + ("; fine-tuning has no training data)" if named[0] == "test" else ")"), stacklevel=2)
+            return load_3dhp(folder, split=named[0])
         if not folder.is_dir():
-            raise ValueError(f"{folder}: split 'all' needs the folder holding {' and '.join(SPLIT_FILES.values())}")
+            raise ValueError(f"{folder}: not found (expected {' and/or '.join(SPLIT_FILES.values())} or their folder)")
         have = [s for s, f in SPLIT_FILES.items() if (folder / f).is_file()]
         if not have:
             raise ValueError(f"{folder}: no MPI-INF-3DHP file (expected {' and/or '.join(SPLIT_FILES.values())})")
