@@ -176,6 +176,11 @@ class LossConfig:
     # trains only the embedding head to read the fine-tuned representation the way the teacher read
     # its own; the backbone's update is the 3D loss's alone.
     distill_backbone: bool = False
+    # Pretraining: whether the alignment gradient reaches the backbone. False (the ablation's arm D,
+    # issue 23): the embedding head reads the representation with the gradient stopped, so the text
+    # signal trains the head alone and the backbone's update is the 3D terms' -- it separates "text
+    # shapes the features" from "text is merely readable from them". True: the method as published.
+    align_backbone: bool = True
 
 
 @dataclass
@@ -568,12 +573,14 @@ def _flatten(d: dict, prefix: str = "") -> dict:
 # what those runs computed: hashed only when set to something else, so older hashes stay valid.
 _HASHED_WHEN_SET: dict[str, Any] = {"model.embed_pool": "mean", "model.input_center": "none", "model.lift_residual": False,
                                      "model.frame_embed": False,
-                                     "synth.take_camera_prob": 0.0, "loss.distill_backbone": True}
+                                     "synth.take_camera_prob": 0.0, "loss.distill_backbone": True,
+                                     "loss.align_backbone": True}
 # A saved config.yaml written before such a key existed computed the legacy value, whatever today's
 # default is: load_yaml fills it in from here (a new run gets the dataclass default).
 _LEGACY_WHEN_ABSENT: dict[str, Any] = {"model.embed_pool": "mean", "model.input_center": "none", "model.lift_residual": False,
                                        "model.frame_embed": False,
-                                       "synth.take_camera_prob": 0.0, "loss.distill_backbone": True}
+                                       "synth.take_camera_prob": 0.0, "loss.distill_backbone": True,
+                                       "loss.align_backbone": True}
 
 
 def config_hash(cfg: RunConfig) -> str:

@@ -179,6 +179,8 @@ def train_step(ctx: StepContext, batch: dict[str, torch.Tensor], fv: torch.Tenso
         x_in = batch["x2d"]
     # Fine-tuning's distillation trains the embedding head only unless loss.distill_backbone.
     head_only = ctx.teacher is not None and not cfg.loss.distill_backbone
+    # Pretraining with loss.align_backbone off: the alignment trains the embedding head only.
+    head_only = head_only or (cfg.train.stage == "pretrain" and cfg.align.enabled and not cfg.loss.align_backbone)
     with torch.autocast(device.type, dtype=ctx.amp_dtype, enabled=ctx.amp_dtype is not None):
         out = ctx.ddp_model(x_in, fv, detach_embedding=True) if head_only else ctx.ddp_model(x_in, fv)
         t_emb = None
