@@ -24,6 +24,7 @@ import plotly.graph_objects as go
 
 from .data.synthesis import add_noise, fixed_views, flip_sample, random_view, synthesize  # noqa: F401
 from .skeleton import COCO17_NAMES, H36M17_LR_PAIRS, H36M17_NAMES, H36M17_PARENTS
+from .viz import skeleton_scene
 
 FACTS_MIME = "application/vnd.actionpose.facts+json"
 SIDE_COLORS = {"left": "#1f77b4", "right": "#d62728", "centre": "#555555"}
@@ -85,9 +86,10 @@ def skeleton_figure(poses: Mapping[str, np.ndarray], title: str = "", dims: int 
                                      name=f"{name} joints", legendgroup=name, showlegend=False,
                                      hovertemplate="%{text}<extra>" + name + "</extra>"))
     fig.update_layout(title=title, margin=dict(l=0, r=0, t=40, b=0), legend=dict(font=dict(size=10)))
-    if dims == 3:
-        fig.update_layout(scene=dict(aspectmode="data", xaxis_title="x (right)", yaxis_title="depth (forward)",
-                                     zaxis_title="up"))
+    if dims == 3:  # every pose whole at the initial camera, with a margin (viz.skeleton_scene)
+        shown = np.stack([_display_coords(np.asarray(p, dtype=float)) for p in poses.values()])
+        fig.update_layout(height=520, scene=skeleton_scene(shown, xaxis=dict(title="x (right)"),
+                                                           yaxis=dict(title="depth (forward)"), zaxis=dict(title="up")))
     else:
         fig.update_yaxes(scaleanchor="x", scaleratio=1)
     return fig

@@ -34,6 +34,43 @@ def _to_display_3d(y3d: np.ndarray) -> np.ndarray:
     return np.stack([y3d[..., 0], y3d[..., 2], -y3d[..., 1]], axis=-1)
 
 
+def scene_ranges(points: np.ndarray, margin: float = 0.1) -> list[tuple[float, float]]:
+    """Axis ranges `[(lo, hi)] * 3` that hold every finite point of `points [..., 3]` (plot frame) with
+    a margin of `margin` × the largest extent on every side; an axis that is flat (e.g. a pose with no
+    depth) still gets at least 0.3 × the largest extent so the view does not collapse."""
+    p = np.asarray(points, dtype=float).reshape(-1, 3)
+    p = p[np.isfinite(p).all(axis=1)]
+    if p.size == 0:
+        return [(-1.0, 1.0)] * 3
+    lo, hi = p.min(axis=0), p.max(axis=0)
+    span = float(max((hi - lo).max(), 1e-6))
+    half = np.maximum((hi - lo) / 2, 0.15 * span) + margin * span
+    mid = (lo + hi) / 2
+    return [(float(m - h), float(m + h)) for m, h in zip(mid, half)]
+
+
+# The initial camera: in front of the subject (the input camera looks along +depth), a little to its
+# right and above, at a distance where a box of aspect ratio ≤ 1 fits in the scene's viewport.
+SCENE_EYE = dict(x=0.9, y=-1.6, z=0.6)
+
+
+def skeleton_scene(points: np.ndarray, margin: float = 0.1, **axes) -> dict:
+    """A plotly `scene` layout showing all of `points [..., 3]` (plot frame: x right, y depth, z up) at
+    the initial camera: fixed ranges from `scene_ranges` (so nothing is clipped by autorange or
+    cropped by the aspect), equal scale on every axis (aspect ratio ∝ the ranges, the largest 1: plotly's
+    `aspectmode="data"` normalises the *product* to 1, which for a tall skeleton makes the up axis ~2.7
+    and pushes head and feet out of the view), and the camera `SCENE_EYE`. `axes`: extra keyword
+    settings per axis name (`xaxis=dict(title=...)`)."""
+    ranges = scene_ranges(points, margin)
+    spans = [hi - lo for lo, hi in ranges]
+    top = max(spans)
+    scene = dict(aspectmode="manual", aspectratio=dict(zip("xyz", (s / top for s in spans))),
+                 camera=dict(eye=dict(SCENE_EYE), up=dict(x=0, y=0, z=1), center=dict(x=0, y=0, z=0)))
+    for name, (lo, hi) in zip(("xaxis", "yaxis", "zaxis"), ranges):
+        scene[name] = dict(range=[lo, hi], autorange=False, **axes.get(name, {}))
+    return scene
+
+
 def pose3d_figure(y3d: np.ndarray, gt3d: np.ndarray | None = None, title: str = "") -> go.Figure:
     """One 3D pose `[17, 3]` (camera frame), optionally over the ground truth."""
     fig = go.Figure()
@@ -45,7 +82,9 @@ def pose3d_figure(y3d: np.ndarray, gt3d: np.ndarray | None = None, title: str = 
         fig.add_trace(go.Scatter3d(x=xs, y=ys, z=zs, mode="lines", name=name, line=dict(color=color, width=6)))
         fig.add_trace(go.Scatter3d(x=d[:, 0], y=d[:, 1], z=d[:, 2], mode="markers", showlegend=False,
                                    marker=dict(size=3, color=color), text=list(H36M17_NAMES)))
-    fig.update_layout(title=title, scene=dict(aspectmode="data"), margin=dict(l=0, r=0, t=30, b=0))
+    shown = [np.asarray(p, dtype=float) for p in (gt3d, y3d) if p is not None]
+    fig.update_layout(title=title, scene=skeleton_scene(_to_display_3d(np.stack(shown))),
+                      margin=dict(l=0, r=0, t=30, b=0))
     return fig
 
 
@@ -57,7 +96,6 @@ def animation_figure(x2d: np.ndarray, y3d: np.ndarray, title: str = "", max_fram
     idx = list(range(0, n, step))
     d3 = _to_display_3d(np.asarray(y3d, dtype=float))
     x2 = np.asarray(x2d, dtype=float)
-    lim3 = float(np.nanmax(np.abs(d3))) or 1.0
 
     def traces(i: int) -> list:
         u, v = _segments(np.stack([x2[i, :, 0], -x2[i, :, 1]], axis=-1), 2)
@@ -72,8 +110,8 @@ def animation_figure(x2d: np.ndarray, y3d: np.ndarray, title: str = "", max_fram
     fig.frames = [go.Frame(data=traces(i), name=str(i), traces=[0, 1]) for i in idx]
     fig.update_layout(
         title=title, showlegend=False, margin=dict(l=10, r=10, t=50, b=10),
-        scene=dict(aspectmode="cube", xaxis=dict(range=[-lim3, lim3]), yaxis=dict(range=[-lim3, lim3]),
-                   zaxis=dict(range=[-lim3, lim3])),
+        scene=skeleton_scene(d3[idx], xaxis=dict(title="x (right)"), yaxis=dict(title="depth"),
+                             zaxis=dict(title="up")),  # ranges over every shown frame: fixed while playing
         updatemenus=[dict(type="buttons", buttons=[
             dict(label="play", method="animate", args=[None, {"frame": {"duration": 33}, "fromcurrent": True}]),
             dict(label="pause", method="animate", args=[[None], {"mode": "immediate"}])])],

@@ -494,3 +494,46 @@ def test_make_notebooks_starts_jupyterlab_as_root():
         lines = text.split("\nnotebooks:", 1)[1].split("\n\n", 1)[0].splitlines()
     lab = [line for line in lines if "jupyter lab" in line]
     assert lab and all("--allow-root" in line for line in lab), lab
+
+
+# ------------------------------------------------------------------ 3D figures not cropped (issue 22)
+
+def _scene_box_holds(scene: dict, pts, margin_frac: float) -> None:
+    import numpy as np
+    ranges = [scene[a]["range"] for a in ("xaxis", "yaxis", "zaxis")]
+    spans = np.array([hi - lo for lo, hi in ranges])
+    lo = np.array([r[0] for r in ranges])
+    hi = np.array([r[1] for r in ranges])
+    pad = margin_frac * np.ptp(pts, axis=0).max()  # the margin: a share of the largest extent of the joints
+    assert (pts.min(axis=0) >= lo + pad - 1e-9).all() and (pts.max(axis=0) <= hi - pad + 1e-9).all(), \
+        f"joints {pts.min(0)}..{pts.max(0)} outside the ranges {ranges} less a margin {pad:.3g}"
+    ar = scene["aspectratio"]
+    ratio = np.array([ar["x"], ar["y"], ar["z"]])
+    assert scene["aspectmode"] == "manual" and abs(ratio.max() - 1) < 1e-9, "the largest axis has aspect 1"
+    assert np.allclose(ratio, spans / spans.max()), "equal scale on every axis"
+    assert all(scene[a]["autorange"] is False for a in ("xaxis", "yaxis", "zaxis"))
+
+
+def test_3d_skeleton_figures_hold_every_joint_at_the_initial_camera():
+    """Issue 22: 3D skeletons were cropped at their first view (plotly's aspectmode="data" makes a tall
+    skeleton's up axis ~2.7 times the mean). skeleton_figure, pose3d_figure and animation_figure now fix
+    ranges holding every joint (every frame, every pose) with a margin, at aspect ratios ≤ 1 and equal scale."""
+    import numpy as np
+
+    import actionpose as ap
+    from actionpose import viz
+    rng = np.random.default_rng(0)
+    tall = rng.normal(0, 1, (17, 3)) * [150, 800, 100]  # camera frame: y (down) dominates
+    other = tall + [400, 0, 250]
+    to_plot = lambda p: np.stack([p[..., 0], p[..., 2], -p[..., 1]], axis=-1)  # noqa: E731 - camera → plot frame
+    fig = ap.skeleton_figure({"a": tall, "b": other})
+    _scene_box_holds(fig.layout.scene.to_plotly_json(), to_plot(np.concatenate([tall, other])), 0.1)
+    fig = viz.pose3d_figure(tall, other)
+    _scene_box_holds(fig.layout.scene.to_plotly_json(), to_plot(np.concatenate([tall, other])), 0.1)
+    seq = np.cumsum(rng.normal(0, 0.02, (40, 17, 3)), axis=0) + tall / 1000
+    fig = viz.animation_figure(np.zeros((40, 17, 3)), seq, max_frames=40)
+    _scene_box_holds(fig.layout.scene.to_plotly_json(), to_plot(seq.reshape(-1, 3)), 0.1)
+    flat = tall.copy()
+    flat[:, 2] = 0  # no depth at all: the depth axis keeps a visible extent
+    sc = ap.skeleton_figure({"flat": flat}).layout.scene.to_plotly_json()
+    assert sc["yaxis"]["range"][1] - sc["yaxis"]["range"][0] > 0.3 * (sc["zaxis"]["range"][1] - sc["zaxis"]["range"][0])
