@@ -13,6 +13,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import torch
+
 from .api import finetune, format_train_result, pretrain
 from .data.prepare import bundled_data_dir
 from .evaluate import evaluate, format_report
@@ -27,7 +29,13 @@ DEMO_FINETUNE_STEPS = 500
 DEMO_PRETRAIN_LR = 1e-3
 DEMO_FINETUNE_LR = 4e-4
 DEMO_TRAIN = {"val_every": 200, "ckpt_every": 100, "log_every": 10, "val_max_windows": 256}
-SHIPPED_FILES = ("config.yaml", "metrics.jsonl", "eval.json", "embeddings.npz")
+SHIPPED_FILES = ("config.yaml", "metrics.jsonl")
+# Shipped weights are stored in float16 (the pair must fit the package's 10 MB budget); loading upcasts
+# them to float32 (`checkpoint.load_checkpoint`), and the shipped eval.json / embeddings are computed
+# from the exported (rounded) weights, so every shipped number describes exactly the shipped files.
+SHIPPED_WEIGHTS_DTYPE = torch.float16
+# Tensors this small (scalars such as the learned temperature) stay float32: rounding them saves nothing.
+_HALF_MIN_NUMEL = 1024
 
 
 def demo_overrides(stage: str, steps: int, data: str | Path | None = None) -> dict:
@@ -39,8 +47,10 @@ def demo_overrides(stage: str, steps: int, data: str | Path | None = None) -> di
     return over
 
 
-def export_run(src: Path, dest: Path, name: str, started_from: str | None = None) -> Path:
-    """Copy a run folder for shipping: weights without optimizer state, bookkeeping files, and a
+def export_run(src: Path, dest: Path, name: str, started_from: str | None = None,
+               weights_dtype: torch.dtype | None = SHIPPED_WEIGHTS_DTYPE) -> Path:
+    """Copy a run folder for shipping: weights without optimizer state (float32 tensors of at least
+    `_HALF_MIN_NUMEL` elements stored as `weights_dtype`; None keeps float32), bookkeeping files, and a
     config whose `data.path` is empty (the user's clone has the bundled data, not the trainer's folder;
     `data.path` does not enter the config hash). `started_from` renames the source run (e.g. to the
     shipped name `demo-pretrain`) so the shipped pair points at each other, not at the trainer's disk."""
@@ -49,7 +59,11 @@ def export_run(src: Path, dest: Path, name: str, started_from: str | None = None
     dest.mkdir(parents=True, exist_ok=True)
     tensors, meta = load_checkpoint(src)
     keep = {k: v for k, v in tensors.items() if not k.startswith("optim.")}
-    meta = {**meta, "optim": None, "exported_as": name, "trained_on": (meta.get("data") or {}).get("path", "")}
+    if weights_dtype is not None:
+        keep = {k: (v.to(weights_dtype) if v.dtype == torch.float32 and v.numel() >= _HALF_MIN_NUMEL else v)
+                for k, v in keep.items()}
+    meta = {**meta, "optim": None, "exported_as": name, "trained_on": (meta.get("data") or {}).get("path", ""),
+            "stored_dtype": str(weights_dtype or torch.float32).replace("torch.", "")}
     meta["data"] = _without_trainer_paths(meta.get("data") or {})
     if started_from and meta.get("started_from"):
         meta["started_from"] = {**meta["started_from"], "run": started_from}
@@ -77,10 +91,10 @@ def _without_trainer_paths(data: dict) -> dict:
 
 def build_demo(out: Path, pretrain_steps: int = DEMO_PRETRAIN_STEPS, finetune_steps: int = DEMO_FINETUNE_STEPS,
                data: str | Path | None = None, progress: bool = True) -> str:
-    """Pretrain then fine-tune the tiny preset (fixed step counts), evaluate both on the bundled
-    held-out takes, extract their embeddings, and write the shippable folders `out/demo-pretrain` and
-    `out/demo` (to install them into a source checkout: `benchmarks/ship_demo.py`). Re-running the
-    same command resumes an interrupted build."""
+    """Pretrain then fine-tune the tiny preset (fixed step counts), write the shippable folders
+    `out/demo-pretrain` and `out/demo` (float16 weights), then evaluate those exported folders on the
+    bundled held-out takes and extract their embeddings (to install them into a source checkout:
+    `benchmarks/ship_demo.py`). Re-running the same command resumes an interrupted build."""
     from .embeddings import extract_embeddings
     out = Path(out)
     p_dir, f_dir = out / "pretrain", out / "finetune"
@@ -88,13 +102,13 @@ def build_demo(out: Path, pretrain_steps: int = DEMO_PRETRAIN_STEPS, finetune_st
                      progress=progress, resume=(p_dir / "checkpoint.safetensors").exists())
     res_f = finetune(p_dir, f_dir, overrides=demo_overrides("finetune", finetune_steps, data), progress=progress,
                      resume=(f_dir / "checkpoint.safetensors").exists())
-    bundled = bundled_data_dir()  # evaluation: the bundled held-out takes, whatever the training data
-    reports = []
-    for run_dir in (p_dir, f_dir):
-        reports.append(evaluate(run_dir, data=bundled, flip=False))
-        extract_embeddings(run_dir, data=bundled, views_per_sequence=1)
     dest_p = export_run(p_dir, out / "demo-pretrain", "demo-pretrain")
     dest_f = export_run(f_dir, out / "demo", "demo", started_from="demo-pretrain")
+    bundled = bundled_data_dir()  # evaluation: the bundled held-out takes, whatever the training data
+    reports = []
+    for run_dir in (dest_p, dest_f):
+        reports.append(evaluate(run_dir, data=bundled, flip=False))
+        extract_embeddings(run_dir, data=bundled, views_per_sequence=1)
     return "\n".join([format_train_result(res_p), format_train_result(res_f), "",
                       "== demo-pretrain ==", format_report(reports[0]), "", "== demo ==", format_report(reports[1]),
                       f"\nshippable run folders: {dest_p}, {dest_f}"])

@@ -124,6 +124,8 @@ def load_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
     except (SafetensorError, OSError, ValueError) as e:
         raise ValueError(f"{path}: truncated or corrupt safetensors file ({str(e).splitlines()[0]})") from None
     check_finite(tensors, str(path))
+    # Shipped runs store their weights in half precision (package size); every computation is float32.
+    tensors = {k: (v.float() if v.dtype in (torch.float16, torch.bfloat16) else v) for k, v in tensors.items()}
     return tensors, meta
 
 
