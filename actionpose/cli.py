@@ -122,9 +122,12 @@ def _same_path(a: str | Path, b: str | Path) -> bool:
 def _prepare_kwargs(args) -> dict:
     """The loader options of `actionpose prepare <kind>`; an option another kind does not take is an error."""
     given = {"cameras": args.cameras, "labels": args.labels, "kp2d": args.kp2d, "split": args.split,
-             "joint_map": args.joint_map, "val_subjects": args.val_subjects}
+             "joint_map": args.joint_map, "val_subjects": args.val_subjects, "body_model": args.body_model,
+             "joint_regressor": args.joint_regressor, "babel": args.babel, "babel_text": args.babel_text,
+             "babel_extra": args.babel_extra or None, "workers": args.workers}
     allowed = {"h36m": {"cameras", "labels", "kp2d", "split", "val_subjects"}, "3dhp": {"split"},
-               "bvh": {"joint_map", "labels"}, "bandai": set()}[args.kind]
+               "bvh": {"joint_map", "labels"}, "bandai": set(),
+               "amass": {"body_model", "joint_regressor", "babel", "babel_text", "babel_extra", "workers"}}[args.kind]
     wrong = [k for k, v in given.items() if v is not None and k not in allowed]
     if wrong:
         raise ValueError(f"prepare {args.kind}: option(s) {', '.join('--' + k.replace('_', '-') for k in wrong)} "
@@ -148,6 +151,14 @@ def _prepare_kwargs(args) -> dict:
             kw["joint_map"] = args.joint_map
         if args.labels:
             kw["labels"] = args.labels
+    elif args.kind == "amass":
+        if not args.body_model:
+            raise ValueError("prepare amass: --body-model SMPLH_DIR is required (the SMPL-H model npz files)")
+        if args.babel_text and not args.babel:
+            raise ValueError("prepare amass: --babel-text needs --babel BABEL_DIR")
+        kw.update(body_model=args.body_model, joint_regressor=args.joint_regressor, babel=args.babel,
+                  babel_text=args.babel_text or "proc_label", babel_extra=bool(args.babel_extra),
+                  workers=args.workers or 1)
     return kw
 
 
@@ -180,8 +191,20 @@ def cmd_prepare(args) -> int:
         raise ValueError(f"{args.out}: --out is the --source itself; choose a new folder for the prepared cache")
     require_writable_dir(args.out, "output folder")
     _check_prepare_out(Path(args.out), args.overwrite)
+    kw = _prepare_kwargs(args)
+    if args.kind == "amass":
+        from .data.amass import format_amass_summary, prepare_amass
+        for opt, path in (("--body-model", kw["body_model"]), ("--joint-regressor", kw["joint_regressor"]),
+                          ("--babel", kw["babel"])):
+            if path:
+                require_existing(path, opt)
+        # AMASS mixes 60-250 Hz captures; the default is Human3.6M's 50 Hz so fine-tuning reads the same rate.
+        summary = prepare_amass(Path(args.source), Path(args.out), fps=args.fps or 50.0,
+                                progress=not args.no_progress, **kw)
+        print(format_amass_summary(summary))
+        return 0
     summary = prepare(args.kind, Path(args.source), Path(args.out), fps=args.fps, progress=not args.no_progress,
-                      **_prepare_kwargs(args))
+                      **kw)
     print(format_summary(summary))
     return 0
 
@@ -378,8 +401,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="verb", required=True)
 
     p = sub.add_parser("prepare", help="turn a dataset into a fast-loading cache")
-    p.add_argument("kind", choices=["bandai", "h36m", "3dhp", "bvh"])
-    p.add_argument("--source", required=True, help="dataset folder / file; bvh: a folder, one .bvh or an archive")
+    p.add_argument("kind", choices=["bandai", "h36m", "3dhp", "bvh", "amass"])
+    p.add_argument("--source", required=True, help="dataset folder / file; bvh: a folder, one .bvh or an archive; "
+                                                    "amass: the AMASS folder (<dataset>/<subject>/<take>.npz)")
     p.add_argument("--out", required=True)
     p.add_argument("--fps", type=POSITIVE_FLOAT, default=None, help="resample to this frame rate")
     p.add_argument("--cameras", default=None,
@@ -408,6 +432,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--joint-map", default=None,
                    help="bvh: JSON/YAML map of the 17 Human3.6M joints to your BVH joint names "
                         "(default: the Bandai-Namco map)")
+    p.add_argument("--body-model", default=None, metavar="SMPLH_DIR",
+                   help="amass: the SMPL-H model (folder with <gender>/model.npz as AMASS distributes it, or "
+                        "SMPLH_<GENDER>.npz, or one .npz for every gender); never a .pkl")
+    p.add_argument("--joint-regressor", default=None, metavar="J_regressor_h36m.npy",
+                   help="amass: Human3.6M joint regressor [17, V] applied to the mesh vertices (MotionBERT's "
+                        "way); without it the SMPL-H joints are mapped and the head top estimated")
+    p.add_argument("--babel", default=None, metavar="BABEL_DIR",
+                   help="amass: BABEL's label folder (train.json, val.json[, test.json]) joined by feat_p; "
+                        "BABEL's train/val split is kept")
+    p.add_argument("--babel-text", default=None, choices=["proc_label", "raw_label", "act_cat"],
+                   help="amass + --babel: which BABEL text becomes the action label (default proc_label)")
+    p.add_argument("--babel-extra", action="store_true",
+                   help="amass + --babel: add the extra annotators' labels (extra_train.json / extra_val.json)")
+    p.add_argument("--workers", type=POSITIVE_INT, default=None, help="amass: processes converting files (default 1)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_prepare)
 
@@ -465,6 +503,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-k", type=POSITIVE_INT, default=5)
     p.add_argument("--scale-mm", type=POSITIVE_FLOAT, default=None, help="mm per normalised unit, if known, to also output mm")
     p.add_argument("--flip", action="store_true", help="flip test-time augmentation (average with the mirrored input)")
+    p.add_argument("--person", type=NONNEG_INT, default=None,
+                   help="a file with several people: keep the K-th entry of each frame (file order)")
+    p.add_argument("--fill-gaps", type=NONNEG_INT, default=0, metavar="N",
+                   help="accept missing frames and interpolate joints missing for at most N frames")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, mps")
     p.add_argument("--batch-size", type=POSITIVE_INT, default=8, help="windows per forward pass")
     p.set_defaults(func=cmd_infer)

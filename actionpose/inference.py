@@ -17,8 +17,9 @@ import numpy as np
 import torch
 
 from .config import config_hash
-from .data.keypoints import check_plausible, interpolate_keypoints, load_keypoints, to_h36m17
+from .data.keypoints import check_plausible, interpolate_keypoints, to_h36m17
 from .geometry import normalize_screen
+from .keypoint_checks import check_body_size, fill_short_gaps, read_checked_keypoints
 from .model.sequence import predict_sequence
 from .train.checkpoint import atomic_savez, atomic_write_text
 from .train.model_io import ModelBundle, load_bundle
@@ -116,6 +117,7 @@ class Predictor:
         kp = np.asarray(kp, dtype=np.float32)
         if image_size is not None:
             kp = check_plausible(kp, image_size, where)
+            check_body_size(kp, image_size, where)  # 0-1 or metric coordinates given with an image size
         kp = to_h36m17(kp, layout)
         missing = kp[..., 2] <= 0
         coords = kp[..., :2][~missing]
@@ -139,8 +141,10 @@ class Predictor:
     @torch.no_grad()
     def predict(self, kp: np.ndarray, *, layout: str = "h36m17", image_size: tuple[int, int] | None = None,
                 fps: float | None = None, scale_mm_per_unit: float | None = None, top_k: int = 5,
-                flip: bool = False, where: str = "keypoints") -> InferenceResult:
-        """Keypoints `[N, J, 3]` (x, y, score) -> `InferenceResult` with one 3D pose per input frame."""
+                flip: bool = False, where: str = "keypoints", fill_gaps: int = 0) -> InferenceResult:
+        """Keypoints `[N, J, 3]` (x, y, score) -> `InferenceResult` with one 3D pose per input frame.
+        `fill_gaps`: interpolate joints missing for at most this many frames (`keypoint_checks.fill_short_gaps`)."""
+        kp, filled = fill_short_gaps(np.asarray(kp, dtype=np.float32), int(fill_gaps))
         x2d, masked = self.prepare_input(kp, layout, image_size, where)
         n_in = x2d.shape[0]
         if n_in == 0:
@@ -159,7 +163,8 @@ class Predictor:
         actions = self._topk(pred, top_k)
         y_mm = y3d * float(scale_mm_per_unit) if scale_mm_per_unit else None
         info = {"fps_in": fps_in, "fps_model": self.fps, "frames_model": n_model, "layout": layout,
-                "image_size": list(image_size) if image_size else None, "flip_tta": flip}
+                "image_size": list(image_size) if image_size else None, "flip_tta": flip,
+                "fill_gaps": int(fill_gaps), "filled_keypoints": filled}
         return InferenceResult(y3d.astype(np.float32), None if y_mm is None else y_mm.astype(np.float32), x2d,
                                windows, actions, pred.motion_emb, self.config_hash, self.run, masked, info)
 
@@ -180,9 +185,39 @@ class Predictor:
         emb = embed_texts(list(texts), self.cfg.text)
         return self.bundle.aligner.score_texts(torch.as_tensor(motion_emb), torch.as_tensor(emb)).numpy()
 
-    def predict_file(self, path: str | Path, layout: str = "auto", **kw) -> InferenceResult:
-        kp, found = load_keypoints(path, layout)
-        return self.predict(kp, layout=found, where=str(path), **kw)
+    def predict_file(self, path: str | Path, layout: str = "auto", person: int | None = None, fill_gaps: int = 0,
+                     **kw) -> InferenceResult:
+        """A keypoint file (`data.keypoints` formats) -> `InferenceResult`, after the upload checks of
+        `keypoint_checks` (several people: pick `person`; missing frames: allowed and interpolated up to
+        `fill_gaps` frames; 3D given as 2D; 0-1 coordinates with an image size)."""
+        kp, found = read_checked_keypoints(path, layout, person=person, fill_gaps=fill_gaps)
+        res = self.predict(kp, layout=found, where=str(path), fill_gaps=fill_gaps, **kw)
+        if person is not None:
+            res.info["person"] = int(person)
+        return res
+
+
+# H36M-17 bone path from the head to each ankle (head, neck/nose, thorax, spine, pelvis, hip, knee, ankle).
+_HEAD_TO_ANKLE = ((10, 9, 8, 7, 0, 1, 2, 3), (10, 9, 8, 7, 0, 4, 5, 6))
+
+
+def skeleton_height_units(y3d: np.ndarray) -> float:
+    """The length of the head-to-ankle bone path of `y3d [N, 17, 3]` (mean of the two legs, median
+    over frames): a posture-independent body size, in the units of `y3d`."""
+    y = np.asarray(y3d, dtype=np.float64)
+    legs = [np.linalg.norm(np.diff(y[:, list(path)], axis=1), axis=-1).sum(axis=1) for path in _HEAD_TO_ANKLE]
+    return float(np.median((legs[0] + legs[1]) / 2))
+
+
+def mm_per_unit_from_height(y3d: np.ndarray, height_mm: float) -> float:
+    """The scale that gives the lifted skeleton `y3d [N, 17, 3]` (normalised units) a head-to-ankle
+    bone path of `height_mm` (`skeleton_height_units`): the model's output has no metric scale of its own."""
+    if not height_mm > 0:
+        raise ValueError(f"height_mm = {height_mm}: expected a positive length in millimetres")
+    units = skeleton_height_units(y3d)
+    if not units > 0:
+        raise ValueError("mm_per_unit_from_height: the skeleton has zero size (every joint masked?)")
+    return float(height_mm) / units
 
 
 def run_infer_cli(args) -> int:
@@ -192,7 +227,8 @@ def run_infer_cli(args) -> int:
         warnings.simplefilter("default")
         res = pred.predict_file(args.input, layout=args.format, image_size=tuple(args.image_size) if args.image_size else None,
                                 fps=args.fps, scale_mm_per_unit=args.scale_mm, top_k=args.top_k,
-                                flip=getattr(args, "flip", False))
+                                flip=getattr(args, "flip", False), person=getattr(args, "person", None),
+                                fill_gaps=getattr(args, "fill_gaps", 0) or 0)
     out = res.save(args.output)
     print(f"{args.input}: {len(res.y3d)} frames -> {out} ({len(res.windows)} windows, "
           f"{res.masked_frames} fully masked frames, run config {res.config_hash})")
