@@ -232,7 +232,8 @@ def _frame_pool(ds: LiftingWindows, epoch: int) -> tuple[np.ndarray, np.ndarray,
 def train_mlp_floor(motions: list[Motion], cfg: RunConfig | None = None, *, steps: int = DEFAULT_STEPS, seed: int = 0,
                     batch_frames: int = 256, lr: float = 1e-3, width: int = 256, blocks: int = 2,
                     dropout: float = 0.0, input_scale: float = 10.0, data_name: str = "", data_hash: str = "",
-                    out: str | Path | None = None, progress: Callable[[int, int, float], None] | None = None
+                    out: str | Path | None = None, progress: Callable[[int, int, float], None] | None = None,
+                    on_checkpoint: Callable[[int, "FramewiseMLP"], None] | None = None, checkpoint_every: int = 0
                     ) -> MLPFloor:
     """Train the MLP floor for exactly `steps` Adam steps of `batch_frames` frames.
 
@@ -245,7 +246,10 @@ def train_mlp_floor(motions: list[Motion], cfg: RunConfig | None = None, *, step
     same training split is stored with it (`floor.mean_depth`). `data_name` / `data_hash` record the
     data (`data_identity`; `evaluate`'s automatic lookup of a shipped floor matches on the hash).
     `meta["train_cpu_s"]`: process CPU seconds, rendering the frames included.
-    `progress(step, steps, loss_m)` is called every 100 steps. `out`: where to save (optional)."""
+    `progress(step, steps, loss_m)` is called every 100 steps. `out`: where to save (optional).
+    `on_checkpoint(step, net)` (learning curves): called every `checkpoint_every` steps and after the
+    last with the net in eval mode under `torch.no_grad`; it must not draw from torch's RNG, and the
+    trained weights are identical with or without it."""
     cfg = cfg or make_config()
     if steps < 1 or batch_frames < 1:
         raise ValueError(f"train_mlp_floor: steps = {steps}, batch_frames = {batch_frames}; expected >= 1")
@@ -254,7 +258,7 @@ def train_mlp_floor(motions: list[Motion], cfg: RunConfig | None = None, *, step
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         net, ds, epoch, order, loss_m = _fit(train, cfg, steps, seed, batch_frames, lr, width, blocks, dropout,
-                                             input_scale, progress)
+                                             input_scale, progress, on_checkpoint, checkpoint_every)
     depth = mean_depth_floor(train, cfg, seed=seed, source=f"{data_name or 'data'} split {cfg.data.train_split}")
     meta = {"format": FLOOR_FORMAT, "step": steps, "steps": steps, "seed": seed, "batch_frames": batch_frames,
             "lr": lr, "schedule": "cosine to 0", "width": width, "blocks": blocks, "dropout": dropout,
@@ -273,7 +277,7 @@ def train_mlp_floor(motions: list[Motion], cfg: RunConfig | None = None, *, step
 
 
 def _fit(train: list[Motion], cfg: RunConfig, steps: int, seed: int, batch_frames: int, lr: float, width: int,
-         blocks: int, dropout: float, input_scale: float, progress):
+         blocks: int, dropout: float, input_scale: float, progress, on_checkpoint=None, checkpoint_every: int = 0):
     """The training loop of `train_mlp_floor` -> (net, dataset, last epoch, last epoch's order, last loss)."""
     net = FramewiseMLP(width, blocks, dropout, input_scale)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
@@ -304,6 +308,11 @@ def _fit(train: list[Motion], cfg: RunConfig, steps: int, seed: int, batch_frame
         loss_m = float(loss.detach())
         if progress is not None and ((step + 1) % 100 == 0 or step + 1 == steps):
             progress(step + 1, steps, loss_m)
+        if on_checkpoint is not None and ((checkpoint_every and (step + 1) % checkpoint_every == 0) or step + 1 == steps):
+            net.eval()
+            with torch.no_grad():
+                on_checkpoint(step + 1, net)
+            net.train()
     net.eval()
     return net, ds, epoch, order, loss_m
 

@@ -112,10 +112,14 @@ def test_mlp_floor_is_deterministic_given_its_seed(bundled):
     rng_before = torch.get_rng_state()
     a = B.train_mlp_floor(motions, steps=20, batch_frames=64, seed=3)
     assert torch.equal(torch.get_rng_state(), rng_before)  # the caller's torch RNG is left alone
-    b = B.train_mlp_floor(motions, steps=20, batch_frames=64, seed=3)
+    seen = []
+    b = B.train_mlp_floor(motions, steps=20, batch_frames=64, seed=3, checkpoint_every=8,
+                          on_checkpoint=lambda s, net: seen.append((s, float(next(net.parameters()).sum()), net.training)))
+    assert [s for s, _, _ in seen] == [8, 16, 20] and not any(t for _, _, t in seen)
+    assert seen[0][1] != seen[-1][1]  # the hook sees the weights of its step (a learning curve)
     c = B.train_mlp_floor(motions, steps=20, batch_frames=64, seed=4)
     sa, sb, sc = a.net.state_dict(), b.net.state_dict(), c.net.state_dict()
-    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)  # the learning-curve hook changes nothing
     assert not all(torch.equal(sa[k], sc[k]) for k in sa)
     assert a.meta["final_loss_m"] == b.meta["final_loss_m"]
 
