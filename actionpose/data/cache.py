@@ -233,3 +233,123 @@ def load_motions(path: str | Path, skeleton: str = SKELETON, verify: bool = True
         )
         motions.append(m.validate(where))
     return motions, info
+
+
+class MotionStreamWriter:
+    """Write a prepared folder motion by motion, in bounded memory (datasets of tens of thousands of
+    clips, e.g. AMASS): the same `motions.npz` + `meta.json` as `save_motions`, the same data hash.
+
+    Motions are validated and buffered; every `shard_frames` frames the buffer goes to raw shard
+    files in `out_dir/.shards.tmp/` (one per array field, appended). `close(info)` streams the shards
+    into `motions.npz` (uncompressed zip of `.npy` members, as `np.savez` writes) while hashing them
+    in `_data_hash` order, writes `meta.json`, and removes the shards; until then nothing is visible
+    under the final names. Memory: one shard of arrays + the per-motion JSON records.
+    """
+
+    _PER_FRAME = ("joints3d_world_mm", "label_per_frame", "joint_valid", "kp2d_px")
+
+    def __init__(self, out_dir: str | Path, shard_frames: int = 1_000_000):
+        self.out_dir = Path(out_dir)
+        self.shard_dir = self.out_dir / ".shards.tmp"
+        self.shard_frames = int(shard_frames)
+        self.records: list[dict] = []
+        self._lengths: list[int] = []
+        self._kp_lengths: list[int] = []
+        self._seen: set[tuple[str, str]] = set()
+        self._fps: set[float] = set()
+        self._buffer: list[Motion] = []
+        self._buffered = 0
+        self._rows = dict.fromkeys(self._PER_FRAME, 0)  # rows written per field
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        if self.shard_dir.exists():
+            for f in self.shard_dir.iterdir():
+                f.unlink()
+        self.shard_dir.mkdir(exist_ok=True)
+
+    def add(self, m: Motion) -> None:
+        m.validate()
+        if (m.subject, m.name) in self._seen:
+            raise ValueError(f"save_motions: two motions share subject {m.subject!r} and name {m.name!r}")
+        self._seen.add((m.subject, m.name))
+        self.records.append(_json_safe(_record(m), f"motion {m.name!r} field meta"))
+        self._lengths.append(m.num_frames)
+        self._kp_lengths += [kp.shape[0] for kp in m.kp2d_px.values()]
+        self._fps.add(float(m.fps))
+        self._buffer.append(m)
+        self._buffered += m.num_frames
+        if self._buffered >= self.shard_frames:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._buffer:
+            return
+        packed = _pack(self._buffer)
+        for key in self._PER_FRAME:
+            a = np.ascontiguousarray(packed[key])
+            with open(self.shard_dir / f"{key}.bin", "ab") as f:
+                f.write(a.reshape(-1).view(np.uint8).tobytes() if a.size else b"")
+            self._rows[key] += a.shape[0]
+        self._buffer, self._buffered = [], 0
+
+    def _arrays(self):
+        """(key, dtype, shape, iterator of byte chunks) of every array, in `_ARRAY_KEYS` order."""
+        offsets = np.concatenate([[0], np.cumsum(self._lengths, dtype=np.int64)]).astype(np.int64)
+        kp_offsets = np.concatenate([[0], np.cumsum(self._kp_lengths, dtype=np.int64)]).astype(np.int64)
+        small = {"frame_offsets": offsets, "kp2d_offsets": kp_offsets}
+        tail = {"joints3d_world_mm": (np.float32, (NUM_JOINTS, 3)), "label_per_frame": (np.int16, ()),
+                "joint_valid": (np.bool_, (NUM_JOINTS,)), "kp2d_px": (np.float32, (NUM_JOINTS, 3))}
+        for key in _ARRAY_KEYS:
+            if key in small:
+                a = small[key]
+                yield key, a.dtype, a.shape, iter([a.view(np.uint8).tobytes()])
+                continue
+            dtype, rest = tail[key]
+            path = self.shard_dir / f"{key}.bin"
+
+            def chunks(path=path):
+                if not path.exists():
+                    return
+                with open(path, "rb") as f:
+                    while block := f.read(1 << 24):
+                        yield block
+            yield key, np.dtype(dtype), (self._rows[key], *rest), chunks()
+
+    def close(self, info: dict | None = None) -> dict:
+        """Finish the folder; returns the full info written (as `save_motions` does)."""
+        self._flush()
+        h = hashlib.sha256()
+        tmp_npz = self.out_dir / (NPZ_NAME + ".tmp.npz")
+        with zipfile.ZipFile(tmp_npz, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+            for key, dtype, shape, chunks in self._arrays():
+                h.update(f"{key}|{dtype.str}|{shape}|".encode())
+                with zf.open(key + ".npy", "w", force_zip64=True) as member:
+                    np.lib.format.write_array_header_1_0(
+                        member, {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False,
+                                 "shape": shape})
+                    for block in chunks:
+                        h.update(block)
+                        member.write(block)
+        h.update(json.dumps(self.records, sort_keys=True, separators=(",", ":")).encode())
+        fps_values = sorted(self._fps)
+        full_info = dict(_json_safe(info or {}, "save_motions: info"))
+        full_info.update({
+            "format": FORMAT, "version": VERSION, "skeleton": SKELETON,
+            "num_motions": len(self.records), "num_frames": int(sum(self._lengths)),
+            "fps": fps_values[0] if len(fps_values) == 1 else None,
+            "data_hash": h.hexdigest(),
+        })
+        tmp_meta = self.out_dir / (META_NAME + ".tmp")
+        body = ",\n".join(json.dumps(r, sort_keys=True) for r in self.records)
+        tmp_meta.write_text('{"info": ' + json.dumps(full_info, sort_keys=True, indent=1)
+                            + ',\n"motions": [\n' + body + "\n]}\n")
+        os.replace(tmp_npz, self.out_dir / NPZ_NAME)
+        os.replace(tmp_meta, self.out_dir / META_NAME)
+        self.abort()
+        return full_info
+
+    def abort(self) -> None:
+        """Remove the shard files (after `close`, or when preparing failed)."""
+        if self.shard_dir.exists():
+            for f in self.shard_dir.iterdir():
+                f.unlink()
+            self.shard_dir.rmdir()

@@ -22,7 +22,7 @@ from .cache import save_motions
 from .keypoints import resample_keypoints
 from .motion import Motion
 
-KINDS = ("bandai", "bvh", "h36m", "3dhp")
+KINDS = ("bandai", "bvh", "h36m", "3dhp", "amass")  # amass streams: data.amass.prepare_amass
 
 
 def bundled_data_dir() -> Path:
@@ -173,6 +173,9 @@ def load_source(kind: str, source: str | Path, fps: float | None = None, progres
         return load_bandai(source, fps=fps, progress=progress, issues=issues, **kw)
     if kind == "bvh":
         return _load_bvh_folder(source, fps, progress=progress, issues=issues, **kw)
+    if kind == "amass":
+        raise ValueError("prepare amass writes its folder while converting (bounded memory): call "
+                         "prepare(\"amass\", ...) or data.amass.prepare_amass, not load_source")
     if kind == "h36m":
         from .h36m import load_h36m  # written separately; imported only when asked for
         motions = load_h36m(source, **kw)
@@ -192,6 +195,9 @@ def prepare(kind: str, source: str | Path, out: str | Path, fps: float | None = 
     """
     if fps is not None and not (isinstance(fps, (int, float)) and math.isfinite(fps) and fps > 0):
         raise ValueError(f"prepare: fps = {fps!r}, expected a positive number or None")
+    if kind == "amass":  # streamed to disk file by file (tens of thousands of takes)
+        from .amass import prepare_amass
+        return prepare_amass(source, out, fps=fps if fps is not None else 50.0, progress=progress, **kw)
     t0 = time.perf_counter()
     issues: list[str] = []
     with warnings.catch_warnings(record=True) as caught:
