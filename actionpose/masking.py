@@ -180,3 +180,32 @@ def describe(record: MaskRecord | dict, i: int) -> str:
     if len(bits) == 1:
         bits.append("nothing masked")
     return "; ".join(bits)
+
+
+def hide_keypoints(x2d: np.ndarray, hidden: np.ndarray) -> np.ndarray:
+    """`x2d [T, J, 3]` with the keypoints where `hidden [T, J]` (bool) is True set to x = y = conf = 0,
+    the encoding `mask_batch` and missing detections use; a copy (numpy, for test-time masks)."""
+    x = np.array(x2d, dtype=np.float32, copy=True)
+    h = np.asarray(hidden, dtype=bool)
+    if h.shape != x.shape[:2]:
+        raise ValueError(f"hide_keypoints: hidden has shape {h.shape}, expected {x.shape[:2]} ([T, J] of x2d)")
+    x[h] = 0.0
+    return x
+
+
+def part_hidden(num_frames: int, part: str) -> np.ndarray:
+    """`[T, 17]` bool: body part `part` (a key of skeleton.BODY_PARTS) hidden in every frame."""
+    if part not in BODY_PARTS:
+        raise ValueError(f"part_hidden: unknown body part {part!r}; expected one of {', '.join(PART_NAMES)}")
+    h = np.zeros((num_frames, NUM_JOINTS), dtype=bool)
+    h[:, list(BODY_PARTS[part])] = True
+    return h
+
+
+def periodic_window_hidden(num_frames: int, window: int, period: int) -> np.ndarray:
+    """`[T, 17]` bool: every joint hidden in the last `window` frames of each `period` frames (e.g. 30 of
+    every 90 at 30 fps: 2 s seen, 1 s hidden), so every hidden stretch has seen frames before it."""
+    if not 0 < window <= period:
+        raise ValueError(f"periodic_window_hidden: window = {window}, period = {period}; expected 0 < window <= period")
+    t = np.arange(num_frames)
+    return np.repeat(((t % period) >= period - window)[:, None], NUM_JOINTS, axis=1)
