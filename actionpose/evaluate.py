@@ -148,6 +148,7 @@ def evaluate(run: str | Path, data: str | Path | None = None, *, flip: bool = Fa
 
     preds, gts, valids, actions, seq_rows = [], [], [], [], []
     rec_scores, rec_targets = [], []
+    babel_embs, babel_cats = [], []  # BABEL-60/120 recognition (data.babel), one row per window
     sources = set()
     floor_predictors, floors_info = _floor_predictors(motions, cfg, data_info, mlp_floor, flip, where)
     floor_scores = _FloorScores(floor_predictors)
@@ -176,6 +177,9 @@ def evaluate(run: str | Path, data: str | Path | None = None, *, flip: bool = Fa
                              "worst_frame": int(per_frame.argmax()), "worst_frame_mm": float(per_frame.max()),
                              "offscreen_pct": 100.0 * offscreen_frame_fraction(sample.x2d, view.camera.image_size_wh),
                              "per_joint_mm": [round(float(x), 2) for x in per_joint]})
+            if m.meta.get("babel") and pred.motion_emb is not None:
+                babel_embs.append(pred.motion_emb)
+                babel_cats += _babel_window_cats(m, pred.windows)
             if frame_vocab is not None and pred.logits is not None:
                 for (s, e), lg in zip(pred.windows, pred.logits):
                     w = vocab.weights(frame_vocab[s:e])
@@ -233,6 +237,8 @@ def evaluate(run: str | Path, data: str | Path | None = None, *, flip: bool = Fa
         recognition.update({"content_top1_pct": c1.value, "content_top5_pct": c5.value,
                             "contents": len(vocab.contents), "content_chance_top1_pct": 100.0 / len(vocab.contents),
                             "per_content_top1_pct": c1.breakdown})
+    if babel_embs and bundle.aligner is not None and bundle.aligner.cfg.mode == "text":
+        recognition["babel"] = babel_recognition(bundle, cfg, np.concatenate(babel_embs), babel_cats)
     _warn_skipped(cameras_without_2d, where)
     header = {
         "run": str(run_dir), "protocol": protocol, "protocol_description": PROTOCOLS[protocol],
@@ -261,6 +267,45 @@ def evaluate(run: str | Path, data: str | Path | None = None, *, flip: bool = Fa
     if write:
         write_eval(run_dir, report.to_dict(), out)
     return report
+
+
+BABEL_RULE = ("window-centre frame's action categories (BABEL's start_t <= t < end_t); several: the most "
+              "frequent in BABEL; windows with none in the class set are left out")
+
+
+def _babel_window_cats(m: Motion, windows) -> list[set[str]]:
+    """The BABEL action categories at the centre frame of each window `(start, end)` of motion `m`."""
+    from .data.babel import act_cats_at
+    centres = np.array([(s + e - 1) // 2 for s, e in windows], dtype=np.int64)
+    return act_cats_at(m.meta["babel"], centres, m.fps)
+
+
+def babel_recognition(bundle, cfg, motion_emb: np.ndarray, cats: list[set[str]]) -> dict:
+    """Top-1 / top-5 over the BABEL-60 and BABEL-120 class sets (`data.babel.CLASS_SETS`), scored as the
+    model scores any text: each class is its sentence (`text.templates`), compared by the aligner with
+    the window's motion embedding `motion_emb [W, D]` (`BABEL_RULE` picks the target)."""
+    from .data.babel import CLASS_SETS
+    from .text.cache import embed_texts
+    from .text.templates import label_to_sentence
+    out: dict = {"rule": BABEL_RULE}
+    for name, classes in CLASS_SETS.items():
+        index = {c: i for i, c in enumerate(classes)}
+        rows = [(w, min(index[c] for c in cs if c in index)) for w, cs in enumerate(cats) if any(c in index for c in cs)]
+        if not rows:
+            out[name] = {"windows": 0, "classes": len(classes)}
+            continue
+        keep = np.array([w for w, _ in rows])
+        target = np.array([t for _, t in rows])
+        text_emb = embed_texts([label_to_sentence(c, cfg.text) for c in classes], cfg.text)
+        with torch.no_grad():
+            scores = bundle.aligner.score_texts(torch.as_tensor(motion_emb[keep]),
+                                                torch.as_tensor(text_emb)).cpu().numpy()
+        t1 = M.topk_accuracy(scores, target, 1)
+        t5 = M.topk_accuracy(scores, target, 5)
+        out[name] = {"top1_pct": t1.value, "top5_pct": t5.value, "windows": int(len(keep)),
+                     "classes": len(classes), "classes_present": int(len(np.unique(target))),
+                     "chance_top1_pct": 100.0 / len(classes)}
+    return out
 
 
 def _masked(sample: Sample) -> Sample:
@@ -694,7 +739,7 @@ def format_report(report: EvalReport) -> str:
                 lines.append(f"  (no {name}: {why})")
         if h.get("trained_vs_floor") is False:
             lines.append(f"   {B.NOT_TRAINED}")
-    if report.recognition:
+    if report.recognition and "top1_pct" in report.recognition:
         r = report.recognition
         lines += ["", f"action recognition ({r['vocab_field']}, {r['windows']} windows, {r['labels']} labels): "
                       f"top-1 {r['top1_pct']:.1f} %, top-5 {r['top5_pct']:.1f} % (chance {r['chance_top1_pct']:.1f} %)"]
@@ -704,6 +749,17 @@ def format_report(report: EvalReport) -> str:
             per = r.get("per_content_top1_pct") or {}
             if per:
                 lines.append("  per action top-1 %: " + ", ".join(f"{k} {v:.0f}" for k, v in sorted(per.items())))
+    b = (report.recognition or {}).get("babel")
+    if b:
+        lines.append(f"BABEL recognition ({b['rule']}):")
+        for name in ("BABEL-60", "BABEL-120"):
+            r = b.get(name) or {}
+            if r.get("windows"):
+                lines.append(f"  {name}: top-1 {r['top1_pct']:.1f} %, top-5 {r['top5_pct']:.1f} % over {r['windows']} "
+                             f"windows ({r['classes_present']} of {r['classes']} classes present; chance "
+                             f"{r['chance_top1_pct']:.1f} %)")
+            else:
+                lines.append(f"  {name}: no window of its classes in this split")
     return "\n".join(lines)
 
 
