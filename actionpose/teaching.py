@@ -352,6 +352,28 @@ def record_facts(**facts) -> dict:
     return Facts(plain)
 
 
+# The paper's headline results, as its abstract states them (ActionPose, arXiv 2409.00449 v1, 2024; the
+# same numbers in v2, retitled LangPose, WACV 2026). Pretrained on mocap with fine-grained action text,
+# DSTformer base size, 243-frame windows, GPU training; fine-tuned on each benchmark's training subjects.
+PAPER = "Liao & Zheng, ActionPose / LangPose (arXiv 2409.00449)"
+PAPER_RESULTS = (
+    {"benchmark": "Human3.6M (S9, S11)", "2D input": "detected", "protocol": "MPJPE (#1)", "mm": 36.7},
+    {"benchmark": "MPI-INF-3DHP (test set)", "2D input": "ground truth", "protocol": "MPJPE", "mm": 15.5},
+)
+
+
+def paper_beside(ours: Mapping[str, float], what: str):
+    """A table of the paper's published MPJPE next to numbers measured here (name → mm), labelled so a
+    reader cannot take them for the same experiment: the paper's are other data (Human3.6M /
+    MPI-INF-3DHP, base model, 243 frames, GPU days); ours are `what` (e.g. the data, split and model)."""
+    import pandas as pd
+    rows = [{"source": f"paper: {PAPER}", "data": f"{r['benchmark']}, {r['2D input']} 2D", "what": r["protocol"],
+             "MPJPE (mm)": r["mm"]} for r in PAPER_RESULTS]
+    rows += [{"source": "this notebook (other data and compute: not comparable)", "data": what, "what": name,
+              "MPJPE (mm)": round(float(v), 1)} for name, v in ours.items()]
+    return pd.DataFrame(rows)
+
+
 def notebook_source_hash(path) -> str:
     """sha256 of a notebook's cell types and sources (not outputs, which vary run to run): what the
     rendered copy in notebooks/rendered/ records, so a test can tell whether it is current."""
@@ -373,6 +395,6 @@ def facts_of(nb: Mapping) -> dict:
     return out
 
 
-__all__ = ["notebook_source_hash", "facts_of", "skeleton_figure", "joint_side", "camera_table", "attention_maps", "fusion_weights", "new_bundle",
+__all__ = ["PAPER", "PAPER_RESULTS", "paper_beside", "notebook_source_hash", "facts_of", "skeleton_figure", "joint_side", "camera_table", "attention_maps", "fusion_weights", "new_bundle",
            "loss_terms", "coco17_from_h36m17", "interact", "record_facts", "random_view", "fixed_views",
            "synthesize", "add_noise", "flip_sample", "FACTS_MIME", "SIDE_COLORS"]

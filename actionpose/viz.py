@@ -373,7 +373,7 @@ def pose_viewer_figure(x2d: np.ndarray, pred_mm: np.ndarray, gt_mm: np.ndarray |
             xs, ys, zs = _lines(pr[t], bones, 3)
             e = np.nan_to_num(err[t], nan=0.0)
             col = []
-            for p, j in bones:
+            for _p, j in bones:
                 col += [float(e[j]), float(e[j]), 0.0]
             out.append(dict(type="scatter3d", scene="scene", x=xs, y=ys, z=zs, mode="lines", hoverinfo="skip", showlegend=False,
                                     line=dict(color=col, colorscale=ERROR_COLORSCALE, cmin=0, cmax=cmax_mm, width=8)))
