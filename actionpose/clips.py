@@ -67,7 +67,8 @@ class ClipView:
     root-relative camera frame in mm; joint_err_mm `[N, 17]` (NaN for joints/frames without ground
     truth); frame_err_mm `[N]` MPJPE per frame; offscreen `[N, 17]`; windows `[W, 2]` (start, end);
     actions: per window [(sentence, probability)]; window_truth `[W]` ground-truth sentence of each
-    window's majority label ('' when unlabelled); motion_emb `[W, D]` or None.
+    window's majority label ('' when unlabelled); motion_emb `[W, D]` or None; mm_per_unit `[N]`
+    millimetres per normalised unit of each frame (to score the `baselines` floors on the same clip).
     """
 
     sequence: str
@@ -85,6 +86,7 @@ class ClipView:
     actions: list
     window_truth: list
     motion_emb: np.ndarray | None
+    mm_per_unit: np.ndarray | None = None
 
     @property
     def mpjpe_mm(self) -> float:
@@ -139,7 +141,8 @@ def lift_clip(predictor, motion: Motion, view: int = 0, flip: bool = False, top_
     return ClipView(motion.name, view, v.camera.name or "camera", size,
                     motion.kp2d_source if kp_cam else "gt (projected)", res.x2d, pred_mm.astype(np.float32),
                     gt_mm.astype(np.float32), err.astype(np.float32), frame_err.astype(np.float32),
-                    offscreen_mask(res.x2d, size), res.windows, res.actions, truth, res.motion_emb)
+                    offscreen_mask(res.x2d, size), res.windows, res.actions, truth, res.motion_emb,
+                    np.asarray(s.mm_per_unit, dtype=np.float32))
 
 
 def view_offscreen_table(motions: list[Motion], cfg) -> list[dict]:
