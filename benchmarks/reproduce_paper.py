@@ -64,7 +64,6 @@ def _steps(args) -> dict:
 
 
 def _overrides(args, steps: int, data: Path) -> dict:
-    from actionpose.train.runs import resolve_run  # noqa: F401  (import check: library present)
     over = {"data": {"path": str(data), "batch_size": _steps(args)["batch_size"]},
             "train": {"max_steps": int(steps), "device": "cpu" if args.smoke else args.device}}
     if args.smoke:

@@ -444,7 +444,7 @@ def prepare_amass(source: str | Path, out: str | Path, body_model: str | Path, *
         if progress:
             from tqdm.auto import tqdm
             results = tqdm(results, total=len(tasks), desc="amass", unit="file")
-        for task, (status, res) in zip(tasks, results):
+        for status, res in results:
             if status == "skip":
                 skipped[res] += 1
                 continue
