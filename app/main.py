@@ -16,8 +16,8 @@ import streamlit as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # AppTest does not add the script's folder
 
-from explorer import (compare, masking, projector, retrieval, training, triage,  # noqa: E402
-                      upload, viewer)
+from explorer import (compare, links, masking, projector, retrieval, training,  # noqa: E402
+                      triage, upload, viewer)
 from explorer.common import APP_TITLE, TABS, guard, init_state  # noqa: E402
 from explorer.context import header, sidebar  # noqa: E402
 
@@ -29,6 +29,7 @@ RENDER = {"Viewer": viewer.render, "Projector": projector.render, "Retrieval": r
 def main() -> None:
     st.set_page_config(page_title=APP_TITLE, layout="wide")
     init_state()
+    links.restore()  # a deep link's run, tab, take, view, frame, camera... (once per session)
     st.title(APP_TITLE)
     ctx = sidebar()
     if ctx is None:
@@ -39,6 +40,7 @@ def main() -> None:
         if getattr(tab, "open", True) is not False:
             with tab, guard():
                 RENDER[name](ctx)
+    links.publish()  # the URL now reopens this view
 
 
 main()

@@ -58,6 +58,28 @@ def read_json(path: str, stamp: float) -> dict:
         raise ValueError(f"{path}: not valid JSON (line {e.lineno})") from None
 
 
+def run_eval(run_dir: Path | str) -> dict:
+    """The run's eval.json ({} when it has none)."""
+    path = Path(run_dir) / "eval.json"
+    return read_json(str(path), mtime(path)) if path.exists() else {}
+
+
+@st.cache_resource(show_spinner=False, max_entries=256)
+def sequence_embeddings(run_dir: str, stamp: float, data: str, split: str, seq: str) -> ap.EmbeddingSet:
+    """One held-out sequence's window embeddings, every view (the projector's progress counts these)."""
+    return ap.extract_embeddings(run_dir, motions=[motion(data, seq)], split=split, views_per_sequence=99,
+                                 write=False)
+
+
+def merge_embeddings(parts: list[ap.EmbeddingSet]) -> ap.EmbeddingSet:
+    """Sets of the same run (same label texts) -> one set, windows in order."""
+    first = parts[0]
+    cat = {k: np.concatenate([getattr(p, k) for p in parts]) for k in
+           ("motion", "motion_labels", "motion_source", "motion_view", "motion_frames")}
+    return ap.EmbeddingSet(cat["motion"], cat["motion_labels"], cat["motion_source"], first.text, first.text_labels,
+                           first.sentences, cat["motion_view"], cat["motion_frames"], dict(first.provenance))
+
+
 @st.cache_resource(show_spinner="reading embeddings…", max_entries=8)
 def embeddings(run_dir: str, stamp: float, data: str, split: str, subset: bool) -> ap.EmbeddingSet:
     """The run's embeddings.npz (`subset` False) or embeddings computed now on one sequence per
@@ -65,7 +87,7 @@ def embeddings(run_dir: str, stamp: float, data: str, split: str, subset: bool) 
     ms, _ = motions(data)
     if subset:
         held = ap.stratified_subset(ap.split_motions(ms, split))
-        es = ap.extract_embeddings(run_dir, motions=held, split=split, views_per_sequence=99, write=False)
+        es = merge_embeddings([sequence_embeddings(run_dir, stamp, data, split, m.name) for m in held])
     else:
         es = ap.EmbeddingSet.load(Path(run_dir) / "embeddings.npz")
     cfg = predictor(run_dir, stamp).cfg

@@ -53,6 +53,16 @@ def _component():
     return components.declare_component(NAME, path=str(component_dir()))
 
 
-def camera_chart(fig: go.Figure, key: str, config: dict | None = None) -> None:
-    """Draw `fig` (its `layout.uirevision` names whose camera to keep) in the widget `key`."""
-    _component()(spec=fig.to_json(), config=config or {"displaylogo": False}, key=key, default=None)
+def png_config(filename: str, scale: int = 2) -> dict:
+    """plotly config whose modebar camera button saves the figure as `filename`.png (in the browser:
+    plotly.js renders the image, no server-side renderer needed)."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in filename) or "figure"
+    return {"displaylogo": False, "toImageButtonOptions": {"format": "png", "filename": safe, "scale": scale}}
+
+
+def camera_chart(fig: go.Figure, key: str, filename: str = "figure", camera: dict | None = None) -> dict | None:
+    """Draw `fig` (its `layout.uirevision` names whose camera to keep) in the widget `key`; the modebar
+    saves it as `filename`.png. `camera`: the 3D camera to open with when the browser remembers none for
+    this uirevision (a deep link). Returns the camera the user last left (None before any drag)."""
+    value = _component()(spec=fig.to_json(), config=png_config(filename), camera=camera, key=key, default=None)
+    return value.get("camera") if isinstance(value, dict) else None

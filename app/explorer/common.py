@@ -13,12 +13,24 @@ PERSISTED = {
     "run": "demo", "run_pick": "", "runs_root": "runs", "data": "", "flip": False, "frame": 0,
     "color_by": "error", "links": False, "cmax_mm": 200,
     "proj_method": "UMAP", "proj_seed": 0, "proj_source": "the run's embeddings.npz", "proj_query": "",
+    "proj_color": "label",
     "ret_query": "a person waves the right hand", "ret_top": 8,
     "tri_source": "the run's eval.json", "tri_action": "", "tri_sort": "mpjpe_mm", "eval_flip": False,
     "eval_subset": "one sequence per action", "eval_history": [],
-    "up_layout": "auto", "up_w": 1920, "up_h": 1080, "up_fps": 30.0, "up_flip": False, "up_scale_mm": 1000.0,
+    "up_layout": "auto", "up_w": 1920, "up_h": 1080, "up_fps": 30.0, "up_flip": False,
+    "up_scale": "unknown (model units)", "up_height_mm": 1700.0,
     "cmp_b": "", "train_log": True, "mask_seed": 0,
 }
+
+
+def action_of(label: str) -> str:
+    """The action of a vocabulary label: 'call|normal' -> 'call' (labels without a style are actions)."""
+    return str(label).split("|")[0]
+
+
+def csv_button(df, name: str, key: str, label: str = "download CSV") -> None:
+    """A download button for a table as `name`.csv (what is on screen, every row)."""
+    st.download_button(label, df.to_csv(index=False).encode(), file_name=f"{name}.csv", mime="text/csv", key=key)
 
 
 def one_line(e: BaseException) -> str:

@@ -10,6 +10,7 @@ import actionpose as ap
 from actionpose import viz
 
 from . import cache
+from .common import csv_button
 from .context import Ctx, run_statuses
 from .training import curves
 
@@ -59,18 +60,31 @@ def render(ctx: Ctx) -> None:
     st.plotly_chart(viz.grouped_bars_figure({a_lbl: ja, b_lbl: jb}, order=[n for n in ap.H36M17_NAMES if n in ja],
                                             title="MPJPE per joint (mm)", yaxis_title="mm", difference=True),
                     key="cmp_joint")
-    ca = (ea.get("recognition") or {}).get("per_class_top1_pct") or {}
-    cb = (eb.get("recognition") or {}).get("per_class_top1_pct") or {}
-    if ca or cb:
-        st.plotly_chart(viz.grouped_bars_figure({a_lbl: ca, b_lbl: cb}, title="recognition top-1 per class (%)",
-                                                yaxis_title="%", difference=True), key="cmp_class")
+    for field, what, key in (("per_content_top1_pct", "action (any style)", "cmp_action_top1"),
+                             ("per_class_top1_pct", "label (action + style)", "cmp_class")):
+        ca = (ea.get("recognition") or {}).get(field) or {}
+        cb = (eb.get("recognition") or {}).get(field) or {}
+        if ca or cb:
+            st.plotly_chart(viz.grouped_bars_figure({a_lbl: ca, b_lbl: cb}, title=f"recognition top-1 per {what} (%)",
+                                                    yaxis_title="%", difference=True), key=key)
     rows = [{"": "A", "run": ctx.run, **_headline(ea)}, {"": "B", "run": b_name, **_headline(eb)}]
-    st.dataframe(pd.DataFrame(rows), hide_index=True)
+    table = pd.DataFrame(rows)
+    st.dataframe(table, hide_index=True)
+    csv_button(table, "compare_headline", "cmp_csv")
+    st.caption("each run's MPJPE beside its floors on the same frames (eval.json); A and B may be evaluated on "
+               "different data, compare each with its own floors first")
 
 
 def _headline(rep: dict) -> dict:
     out = {r["metric"]: round(r["value"], 1) for r in rep.get("summary") or []}
+    for r in rep.get("floors") or []:
+        if r.get("predictor") != "model":
+            out[f"{r['predictor']} MPJPE"] = round(r["mpjpe_mm"], 1)
+    if not rep.get("floors"):
+        out["floors"] = "not recorded"
     rec = rep.get("recognition") or {}
+    if rec.get("content_top1_pct") is not None:
+        out["action top-1 %"] = round(rec["content_top1_pct"], 1)
     if rec:
-        out["top-1 %"] = round(rec["top1_pct"], 1)
+        out["label top-1 %"] = round(rec["top1_pct"], 1)
     return out

@@ -6,7 +6,7 @@ import streamlit as st
 
 from actionpose import viz
 
-from . import cache
+from . import cache, floors
 from .context import Ctx
 
 SKIP = {"step", "split", "lr", "grad_norm", "clips_per_s"}
@@ -38,7 +38,15 @@ def render(ctx: Ctx) -> None:
                     key="train_loss")
     a, b = st.columns(2)
     if mpjpe:
-        a.plotly_chart(viz.curves_figure(mpjpe, title="validation MPJPE", yaxis_title="mm"), key="train_mpjpe")
+        fig = viz.curves_figure(mpjpe, title="validation MPJPE", yaxis_title="mm")
+        fl = floors.floors_table(cache.run_eval(ctx.run_dir))
+        for _, r in fl[fl["predictor"] != "model"].iterrows() if not fl.empty else []:
+            fig.add_hline(y=float(r["MPJPE mm"]), line=dict(color="grey", dash="dot", width=1),
+                          annotation_text=f"{r['predictor']} {r['MPJPE mm']:.1f} mm", annotation_position="top left")
+        a.plotly_chart(fig, key="train_mpjpe")
+        a.caption("grey lines: the floors of the run's eval.json (every held-out view, final checkpoint); the "
+                  "curve is validation during training (its own windows), so compare levels, not decimals"
+                  if not fl.empty else "no floors: this run has no eval.json with a floors table")
     else:
         a.info("no validation MPJPE logged")
     if acc:

@@ -10,8 +10,8 @@ import streamlit as st
 import actionpose as ap
 from actionpose import viz
 
-from . import cache
-from .common import open_clip, selected_rows
+from . import cache, floors
+from .common import csv_button, open_clip, selected_rows
 from .context import Ctx
 
 SOURCES = ("the run's eval.json", "evaluations made in this session")
@@ -153,6 +153,20 @@ def render(ctx: Ctx) -> None:
     k = st.columns(4)
     for col, (_, r) in zip(k, summary.head(4).iterrows()):
         col.metric(f"{r['metric']} ({r.get('protocol', '')})", f"{r['value']:.1f} {r['unit']}")
+    ft = floors.floors_table(rep)
+    if ft.empty:
+        st.warning("This evaluation has no floors table (made before floors were measured): the numbers above stand "
+                   "alone; run `actionpose evaluate` again to score the flat lift and mean-depth floors beside them")
+    else:
+        verdict = h.get("trained_vs_floor")
+        st.markdown("**Floors on the same frames** — " + (
+            "the model beats the flat + mean depth floor" if verdict else
+            "⚠ the model does **not** beat the flat + mean depth floor: it has not learned depth" if verdict is False
+            else "no verdict recorded"))
+        st.dataframe(ft, hide_index=True)
+        mlp = ((h.get("floors") or {}).get("mlp_floor") or {}).get("missing")
+        if mlp:
+            st.caption(f"MLP floor not in this table: {mlp}")
     if recog:
         recognition_metrics(recog)
 
@@ -165,14 +179,23 @@ def render(ctx: Ctx) -> None:
         per_action = action_top1(recog)
         if per_action and "action" in pa:
             pa["recognition top-1 %"] = pa["action"].map(per_action)
+        for name, per in floors.per_action_floors(rep).items():
+            if "action" in pa:
+                pa[f"{name} mm"] = pa["action"].map(per)
         pa = pa.round(1)
         st.session_state["tri_action_names"] = pa["action"].tolist() if "action" in pa else []
         st.dataframe(pa, hide_index=True, key="tri_actions", on_select=_pick_action, selection_mode="single-row")
+        csv_button(pa, "per_action", "tri_csv_actions")
+        if not floors.per_action_floors(rep):
+            st.caption("no per-action floors in this eval.json (the overall floors are above, when recorded)")
     with b:
         st.markdown("**Per joint** — select a joint to rank the views by it")
         pj = pd.DataFrame(rep.get("per_joint") or []).round(1)
         st.dataframe(pj, hide_index=True, key="tri_joints", on_select=_pick_joint, selection_mode="single-row",
                      height=250)
+        csv_button(pj, "per_joint", "tri_csv_joints")
+        st.caption("the model's error per joint; evaluate records no per-joint floors, so compare it with the "
+                   "overall floors above (every joint of the flat lift sits at depth 0 or the mean depth)")
         if not pj.empty:
             st.plotly_chart(viz.per_joint_figure(dict(zip(pj["joint"], pj["mpjpe_mm"])), title="MPJPE per joint (mm)"),
                             key="tri_joint_fig")
@@ -180,7 +203,7 @@ def render(ctx: Ctx) -> None:
         st.info("This evaluation has no per-view table.")
         return
     _worst_views(ctx, views)
-    _slices(views)
+    _slices(views, floors.per_action_floors(rep))
 
 
 def _worst_views(ctx: Ctx, views: pd.DataFrame) -> None:
@@ -211,13 +234,17 @@ def _worst_views(ctx: Ctx, views: pd.DataFrame) -> None:
         for r in df.to_dict("records")]
     st.dataframe(df[cols].round(1), hide_index=True, key="tri_worst", on_select=_open_view, selection_mode="single-row",
                  height=min(35 * (len(df) + 1) + 3, 420))
+    csv_button(df[cols].round(1), "worst_views" + (f"_{action}" if action else ""), "tri_csv_worst")
+    st.caption("model errors per view; the floors of each view are drawn under its error strip in the Viewer "
+               "(select a row), the floors of the whole evaluation are above")
     missing = sorted(set(df["sequence"]) - held)
     if missing:
         st.caption(f"{len(missing)} of these sequences are not in split '{ctx.split}' of the selected data")
 
 
-def _slices(views: pd.DataFrame) -> None:
-    st.markdown("**Slices** — mean MPJPE of the views in each group (count in the hover)")
+def _slices(views: pd.DataFrame, action_floors: dict[str, dict[str, float]]) -> None:
+    st.markdown("**Slices** — the model's mean MPJPE of the views in each group (count in the hover; floors: "
+                "the table above, per action: the per-action table)")
     df = views.copy()
     if "offscreen_pct" in df:
         df["off screen"] = pd.cut(df["offscreen_pct"].fillna(0), OFFSCREEN_BINS, labels=OFFSCREEN_NAMES).astype(str)
@@ -226,10 +253,12 @@ def _slices(views: pd.DataFrame) -> None:
     cols = st.columns(len(groups))
     for col, g in zip(cols, groups):
         s = df.groupby(g)["mpjpe_mm"].agg(["mean", "count"]).reset_index()
-        fig = viz.grouped_bars_figure({"MPJPE (mm)": dict(zip(s[g].astype(str), s["mean"]))},
-                                      order=s[g].astype(str).tolist(), title=f"by {g}", yaxis_title="mm")
-        fig.update_traces(customdata=s["count"], hovertemplate="%{x}: %{y:.1f} mm (%{customdata} views)<extra></extra>")
-        fig.update_layout(showlegend=False, height=300)
+        series = {"MPJPE (mm)": dict(zip(s[g].astype(str), s["mean"]))}
+        if g == "action":  # per-action floors are in eval.json (frame-weighted like the per-action table)
+            series.update({f"{k} (mm)": v for k, v in action_floors.items()})
+        fig = viz.grouped_bars_figure(series, order=s[g].astype(str).tolist(), title=f"by {g}", yaxis_title="mm")
+        fig.data[0].update(customdata=s["count"], hovertemplate="%{x}: %{y:.1f} mm (%{customdata} views)<extra></extra>")
+        fig.update_layout(showlegend=len(series) > 1, height=300, legend=dict(orientation="h", y=-0.3))
         col.plotly_chart(fig, key=f"tri_slice_{g}")
     if "offscreen_pct" in df:
         n_off = int((df["offscreen_pct"] > 0).sum())
