@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -15,23 +14,16 @@ from pathlib import Path
 
 import pytest
 from app_support import APP, ROOT, TABS, make_runs_root, write_coco17_file
+from browser_support import NEEDS_CHROMIUM, chromium, free_port
 
-CHROMIUM = "/usr/bin/chromium"
-pytestmark = [pytest.mark.browser,
-              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is absent (apt-get install -y chromium)")]
+pytestmark = [pytest.mark.browser, NEEDS_CHROMIUM]
 DOCS_IMG = ROOT / "docs" / "img"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def server():
     pytest.importorskip("streamlit")
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false", "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true", "--server.port", str(port),
@@ -61,15 +53,8 @@ def server():
 
 @pytest.fixture(scope="module")
 def browser():
-    pw = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[test]')")
-    with pw.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"])
-        try:
-            yield b
-        finally:
-            b.close()
+    with chromium() as b:
+        yield b
 
 
 @pytest.fixture
@@ -328,3 +313,48 @@ def test_viewer_keeps_the_rotated_camera(page, tmp_path):
     assert _same_camera(_camera(page), rotated), "a 'colour by' change reset the camera"
     _no_errors(page)
     _shot(page, tmp_path, "viewer_camera")
+
+
+def _png(download) -> bytes:
+    data = Path(download.path()).read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "the download is not a PNG"
+    return data
+
+
+def test_deep_link_opens_view_frame_camera_and_exports_png(browser, server, tmp_path):
+    """Issue 22: a link with run state in its query parameters opens that take, view, frame and 3D camera,
+    and the address bar follows the view; each figure's modebar saves a PNG in the browser (the 3D viewer
+    inside its component frame too)."""
+    import urllib.parse
+
+    import actionpose as ap
+    m = ap.split_motions(ap.load_data(None)[0], "val")[2]
+    cam = "1.6,-0.6,0.3,0,0,0,0,0,1"
+    pg = browser.new_page(viewport={"width": 1500, "height": 1250}, accept_downloads=True)
+    try:
+        pg.goto(f"{server}/?tab=Viewer&seq={urllib.parse.quote(m.name)}&view=1&frame=17&cam={cam}",
+                wait_until="domcontentloaded")
+        assert m.name in _viewer_caption(pg, timeout_ms=120_000) and "view 1" in _viewer_caption(pg)
+        _viewer(pg).get_by_text("▶ play").first.wait_for(timeout=60_000)
+        time.sleep(1.0)
+        assert _slider_value(pg) == 17
+        eye = _camera(pg)["eye"]
+        assert [round(eye[k], 3) for k in "xyz"] == [1.6, -0.6, 0.3], eye
+        _no_errors(pg)
+        q = urllib.parse.parse_qs(urllib.parse.urlparse(pg.url).query)
+        assert q["seq"] == [m.name] and q["view"] == ["1"] and q["tab"] == ["Viewer"] and q["frame"] == ["17"]
+        # PNG of the error strip (st.plotly_chart's modebar) and of the 3D viewer (component frame)
+        strip = pg.locator("[data-testid='stPlotlyChart']").first
+        strip.scroll_into_view_if_needed()
+        strip.hover()
+        with pg.expect_download(timeout=60_000) as dl:
+            strip.locator(".modebar-btn[data-title^='Download plot as a P']").first.click()
+        assert dl.value.suggested_filename == f"{m.name}_view1_error_strip.png"
+        _png(dl.value)
+        _viewer(pg).locator("#plot").hover()
+        with pg.expect_download(timeout=60_000) as dl3:
+            _viewer(pg).locator(".modebar-btn[data-title^='Download plot as a P']").first.click()
+        assert dl3.value.suggested_filename == f"{m.name}_view1_frame17.png" and len(_png(dl3.value)) > 20_000
+        _shot(pg, tmp_path, "deep_link")
+    finally:
+        pg.close()

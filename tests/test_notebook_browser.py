@@ -7,7 +7,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -15,11 +14,11 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from browser_support import NEEDS_CHROMIUM, chromium, free_port
 
-CHROMIUM = "/usr/bin/chromium"
 pytestmark = [
     pytest.mark.browser, pytest.mark.slow,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is absent (apt-get install -y chromium)"),
+    NEEDS_CHROMIUM,
     pytest.mark.skipif(importlib.util.find_spec("jupyterlab") is None,
                        reason="jupyterlab is not installed (pip install -e '.[notebooks]')"),
     pytest.mark.skipif(importlib.util.find_spec("ipywidgets") is None, reason="ipywidgets is not installed"),
@@ -33,12 +32,6 @@ CELLS = [
     "ap.interact(bars, n=widgets.IntSlider(value=3, min=1, max=9, description='bars'))",
     "ap.record_facts(answer=42)",
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _notebook(folder: Path) -> Path:
@@ -59,7 +52,7 @@ def lab(tmp_path_factory):
     settings = root / "settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True)
     (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(root / "runtime"), "JUPYTERLAB_WORKSPACES_DIR": str(root / "ws"),
            "JUPYTERLAB_SETTINGS_DIR": str(root / "settings"), "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(
@@ -90,15 +83,8 @@ def lab(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    pw = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[test]')")
-    with pw.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"])
-        try:
-            yield b
-        finally:
-            b.close()
+    with chromium() as b:
+        yield b
 
 
 def _bars(page) -> int:
