@@ -116,12 +116,18 @@ def step_context(cfg: RunConfig, bundle: ModelBundle, info: D.DistInfo, device: 
                  teacher: nn.Module | None = None) -> StepContext:
     """Wrap the model for DDP (when distributed) and build AdamW (decay / no-decay groups) and the
     schedule at step 0 (`train` then loads a checkpoint's optimizer state and fast-forwards it)."""
-    model = bundle.lifter
+    # DDP wraps lifter AND aligner (`TrainModule`): the aligner's learned temperature takes its gradient
+    # from the loss outside forward, and without the all-reduce each rank kept its own temperature and
+    # clipped the shared gradient by its own norm, so the ranks' weights drifted apart.
+    model = bundle.net
     ddp_model: nn.Module = model
     if info.enabled:
+        # A pretraining head that no loss reads (alignment off or weighted 0) gets no gradient.
+        aligning = cfg.train.stage == "pretrain" and cfg.align.enabled and cfg.loss.w_align > 0
+        unused = cfg.train.stage == "pretrain" and bundle.lifter.motion_head is not None and not aligning
         ddp_model = nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None,
-            find_unused_parameters=False)
+            find_unused_parameters=unused)
     params = [p for p in bundle.trainable_parameters()]
     opt = torch.optim.AdamW(param_groups(bundle.net, cfg.optim.weight_decay), lr=cfg.optim.lr, betas=cfg.optim.betas)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, cfg))
@@ -402,7 +408,7 @@ def _train(cfg, run_dir, resume, init_from, motions, progress, info, device) -> 
     if bar is not None:
         bar.close()
     if info.enabled:
-        _check_ranks_agree(model, info, device, run_dir, step)
+        _check_ranks_agree(bundle.net, info, device, run_dir, step)
     monitor.check(run_dir, last_saved)
     if last_saved != step or not has_checkpoint(run_dir):
         checkpoint(step)

@@ -32,9 +32,11 @@ class TrainModule(nn.Module):
         self.lifter = lifter
         self.aligner = aligner
 
-    def forward(self, x2d: torch.Tensor, frame_valid: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        """frame_valid `[B, T]`: 1 for real frames of padded windows (None: every frame is real)."""
-        out = self.lifter(x2d, frame_valid)
+    def forward(self, x2d: torch.Tensor, frame_valid: torch.Tensor | None = None,
+                detach_embedding: bool = False) -> dict[str, torch.Tensor]:
+        """frame_valid `[B, T]`: 1 for real frames of padded windows (None: every frame is real);
+        `detach_embedding`: see `Lifter.forward`."""
+        out = self.lifter(x2d, frame_valid, detach_embedding=detach_embedding)
         # Logits for recognition at evaluation; training computes its loss from motion_emb.
         if not self.training and self.aligner is not None and out.get("motion_emb") is not None:
             out["logits"] = self.aligner.logits(out["motion_emb"].float())
