@@ -295,17 +295,20 @@ def test_the_lifter_learns_depth_within_a_few_dozen_steps():
 
 # -- 6. older runs are unchanged ---------------------------------------------------------------------------
 def test_a_config_saved_before_the_recipe_keys_loads_with_legacy_values(tmp_path):
+    from actionpose.config import _LEGACY_WHEN_ABSENT
     cfg = make_config("tiny")
     data = to_dict(cfg)
-    for section, key in (("model", "input_center"), ("model", "embed_pool"), ("model", "lift_residual"),
-                         ("model", "frame_embed"),
-                         ("synth", "take_camera_prob"),
-                         ("loss", "distill_backbone")):
-        del data[section][key]
+    # A config.yaml written before the recipe keys (and any key added since with a legacy value) existed.
+    for key in _LEGACY_WHEN_ABSENT:
+        section, name = key.split(".")
+        del data[section][name]
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(data))
     old = load_yaml(tmp_path / "config.yaml")
     assert (old.model.input_center, old.model.embed_pool, old.model.lift_residual, old.model.frame_embed,
             old.synth.take_camera_prob, old.loss.distill_backbone) == ("none", "mean", False, False, 0.0, True)
+    for key, legacy in _LEGACY_WHEN_ABSENT.items():
+        section, name = key.split(".")
+        assert getattr(getattr(old, section), name) == legacy, key
     # its hash is what it was before the keys existed: they are hashed only off their legacy values
     import hashlib
     import json
