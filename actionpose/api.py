@@ -9,10 +9,25 @@ from .train.loop import TrainResult, train
 from .train.runs import init_run_dir, load_run_config, resolve_run
 
 
-def pretrain_config(preset: str = "tiny", variant: str = "actionpose", overrides: dict | None = None) -> RunConfig:
+def pretrain_config(preset: str | None = "tiny", variant: str = "actionpose", overrides: dict | None = None,
+                    init_from: str | Path | None = None) -> RunConfig:
+    """Pretraining config: model preset (None: tiny) + ablation variant + overrides. With `init_from`
+    (the run whose backbone starts this one, e.g. an imported MotionBERT checkpoint) the model section
+    is that run's -- sizes and input encoding (an imported model reads absolute screen coordinates,
+    without the residual lift or the frame embedding) -- so the loaded backbone computes the function it
+    was trained for; `preset` must then be None or the source's."""
     if variant == "scratch":
         raise ValueError("variant 'scratch' has no pretraining stage; use `actionpose finetune --from scratch`")
-    return make_config(preset, variant, _merge(overrides or {}, {"train": {"stage": "pretrain"}}))
+    stage = {"train": {"stage": "pretrain"}}
+    if init_from is None:
+        return make_config(preset or "tiny", variant, _merge(overrides or {}, stage))
+    src_dir = resolve_run(init_from)
+    src_model = load_run_config(src_dir).model
+    if preset is not None and preset != src_model.preset:
+        raise ValueError(f"preset {preset!r} contradicts {src_dir}/config.yaml (model preset {src_model.preset!r}); "
+                         "pretraining from a run keeps its architecture: leave the preset out")
+    base = {**to_dict(make_config("tiny", variant)), "model": to_dict(src_model)}
+    return from_dict(_merge(_merge(base, overrides or {}), stage))
 
 
 # Fine-tuning starts from a trained model, so it steps more gently than pretraining (MotionBERT: 5e-4
@@ -60,12 +75,14 @@ def _with_device(overrides: dict | None, device: str | None) -> dict | None:
     return _merge(overrides or {}, {"train": {"device": device}})
 
 
-def pretrain(preset: str = "tiny", variant: str = "actionpose", run: str | Path = "runs/pretrain",
+def pretrain(preset: str | None = None, variant: str = "actionpose", run: str | Path = "runs/pretrain",
              overrides: dict | None = None, resume: bool = False, init_from: str | Path | None = None,
              progress: bool = True, motions=None, device: str | None = None) -> TrainResult:
     """Pretrain a lifter on labelled mocap (masked, noisy 2D -> 3D + action-text alignment).
-    `device`: "auto" (CUDA when present), "cuda" or "cpu"; None keeps `train.device` of the overrides."""
-    cfg = pretrain_config(preset, variant, _with_device(overrides, device))
+    `preset`: None = tiny, or with `init_from` the source run's architecture (`pretrain_config`; pass the
+    same `init_from` when resuming). `device`: "auto" (CUDA when present), "cuda" or "cpu"; None keeps
+    `train.device` of the overrides."""
+    cfg = pretrain_config(preset, variant, _with_device(overrides, device), init_from=init_from)
     _check_resume_schedule(cfg, Path(run), resume)
     return train(cfg, Path(run), resume=resume, init_from=init_from, progress=progress, motions=motions)
 

@@ -214,10 +214,21 @@ def _is_main_rank() -> bool:
     return os.environ.get("RANK", "0") == "0"
 
 
+def _backbone_overrides(args, over: dict) -> dict:
+    """`--freeze-backbone` / `--backbone-lr-scale` into the config overrides (train.freeze_backbone,
+    optim.backbone_lr_scale)."""
+    if args.freeze_backbone:
+        over.setdefault("train", {})["freeze_backbone"] = True
+    if args.backbone_lr_scale is not None:
+        over.setdefault("optim", {})["backbone_lr_scale"] = args.backbone_lr_scale
+    return over
+
+
 def cmd_pretrain(args) -> int:
     _check_train_paths(args)
     from . import api
-    res = api.pretrain(preset=args.preset, variant=args.variant, run=args.run, overrides=_overrides(args),
+    res = api.pretrain(preset=args.preset, variant=args.variant, run=args.run,
+                       overrides=_backbone_overrides(args, _overrides(args)),
                        resume=args.resume, init_from=getattr(args, "from_run", None), progress=not args.no_progress)
     if _is_main_rank():
         print(api.format_train_result(res))
@@ -450,10 +461,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_prepare)
 
     p = sub.add_parser("pretrain", help="action-text pretraining (masked, noisy 2D -> 3D + alignment)")
-    p.add_argument("--preset", default="tiny", choices=["tiny", "lite", "base"])
+    p.add_argument("--preset", default=None, choices=["tiny", "lite", "base"],
+                   help="model size (default tiny; with --from the source run's architecture)")
     p.add_argument("--variant", default="actionpose",
                    choices=["actionpose", "motionbert-style", "onehot", "no-part-mask", "no-window-mask"])
-    p.add_argument("--from", dest="from_run", default=None, help="initialise the backbone from this run (e.g. an imported MotionBERT)")
+    p.add_argument("--from", dest="from_run", default=None,
+                   help="initialise the backbone from this run (e.g. an imported MotionBERT), keeping its "
+                        "architecture and input encoding; pass it again with --resume")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--freeze-backbone", action="store_true",
+                   help="train.freeze_backbone: the backbone (with its 3D head) stays bit-exact; only the "
+                        "embedding head and aligner learn the alignment")
+    g.add_argument("--backbone-lr-scale", type=POSITIVE_FLOAT, default=None, metavar="X",
+                   help="optim.backbone_lr_scale: the backbone learns at X times the learning rate of the "
+                        "new embedding head and aligner (e.g. 0.1 from a pretrained backbone; default 1)")
     _add_train_args(p)
     p.set_defaults(func=cmd_pretrain)
 

@@ -194,6 +194,12 @@ class OptimConfig:
     decay: str = "cosine"  # "cosine" | "constant"
     min_lr_frac: float = 0.05
     grad_clip: float = 1.0
+    # Learning rate of the backbone (the DSTformer with its 3D head: the part an imported MotionBERT
+    # checkpoint supplies) as a fraction of `lr`; the new parts (motion-embedding head, aligner) keep
+    # `lr`. Below 1 a pretrained backbone moves gently while the freshly initialised head learns at
+    # full speed. Both follow the same warmup/decay schedule. 1 = one rate for everything (two AdamW
+    # groups, exactly as before the key existed); see `train.freeze_backbone` to stop it entirely.
+    backbone_lr_scale: float = 1.0
 
 
 @dataclass
@@ -222,6 +228,11 @@ class TrainConfig:
     val_max_windows: int = 256
     amp: str = "auto"  # "auto" (bf16 on CUDA, fp32 on CPU) | "bf16" | "off"
     device: str = "auto"
+    # Pretraining: the backbone (DSTformer + its 3D head) gets no gradient and no optimizer state, so
+    # its weights stay bit-exact (e.g. MotionBERT's released ones) and only the motion-embedding head
+    # and the aligner learn the text alignment; the 3D terms are still computed and logged. Needs the
+    # alignment on (otherwise nothing would train).
+    freeze_backbone: bool = False
 
 
 @dataclass
@@ -369,6 +380,8 @@ FIELD_RULES: dict[str, Rule] = {
     "optim.decay": _choice("cosine", "constant"),
     "optim.weight_decay": NON_NEGATIVE,
     "optim.grad_clip": NON_NEGATIVE,  # 0 = no clipping
+    "optim.backbone_lr_scale": Rule("a number > 0 (to stop the backbone, set train.freeze_backbone)", lo=0,
+                                    lo_open=True),
     "train.stage": _choice("pretrain", "finetune"),
     "train.seed": NON_NEGATIVE,
     "train.val_every": NON_NEGATIVE,  # 0 = no validation
@@ -397,6 +410,14 @@ RELATIONS: tuple[tuple[tuple[str, ...], Any, str], ...] = (
     (("model.lift_residual", "model.input_center"), lambda r, c: not r or c != "none",
      "config model.lift_residual = {0} needs a centred input, but model.input_center = {1!r}; "
      "set model.input_center=root_scale or model.lift_residual=false"),
+    (("train.freeze_backbone", "optim.backbone_lr_scale"), lambda f, s: not f or s == 1.0,
+     "config train.freeze_backbone = {0} leaves the backbone no learning rate, but optim.backbone_lr_scale = {1}; "
+     "choose one of them"),
+    (("train.freeze_backbone", "train.stage", "align.enabled", "loss.w_align"),
+     lambda f, stage, a, w: not f or (stage == "pretrain" and a and w > 0),
+     "config train.freeze_backbone = {0} would train nothing here (train.stage = {1!r}, align.enabled = {2}, "
+     "loss.w_align = {3}): only the alignment's embedding head and aligner learn with a frozen backbone; "
+     "use it for pretraining with the alignment on"),
 )
 
 
@@ -574,13 +595,15 @@ def _flatten(d: dict, prefix: str = "") -> dict:
 _HASHED_WHEN_SET: dict[str, Any] = {"model.embed_pool": "mean", "model.input_center": "none", "model.lift_residual": False,
                                      "model.frame_embed": False,
                                      "synth.take_camera_prob": 0.0, "loss.distill_backbone": True,
-                                     "loss.align_backbone": True}
+                                     "loss.align_backbone": True, "optim.backbone_lr_scale": 1.0,
+                                     "train.freeze_backbone": False}
 # A saved config.yaml written before such a key existed computed the legacy value, whatever today's
 # default is: load_yaml fills it in from here (a new run gets the dataclass default).
 _LEGACY_WHEN_ABSENT: dict[str, Any] = {"model.embed_pool": "mean", "model.input_center": "none", "model.lift_residual": False,
                                        "model.frame_embed": False,
                                        "synth.take_camera_prob": 0.0, "loss.distill_backbone": True,
-                                       "loss.align_backbone": True}
+                                       "loss.align_backbone": True, "optim.backbone_lr_scale": 1.0,
+                                       "train.freeze_backbone": False}
 
 
 def config_hash(cfg: RunConfig) -> str:

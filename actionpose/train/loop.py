@@ -80,15 +80,45 @@ def param_groups(module: nn.Module, weight_decay: float) -> list[dict]:
     """AdamW groups: weight decay on weight matrices only. Biases, norm scales, the learnable
     temperature (all ndim <= 1) and the positional embeddings (`*_embed` parameters) go in a group
     without decay: shrinking them towards 0 changes what the model computes instead of regularising it."""
+    return _decay_split(list(module.named_parameters()), weight_decay)
+
+
+def _decay_split(named: list[tuple[str, nn.Parameter]], weight_decay: float, **extra) -> list[dict]:
+    """`[decay group, no-decay group]` of the trainable parameters in `named` (see `param_groups`);
+    `extra` keys (e.g. lr) go into both groups."""
     decay, no_decay = [], []
-    for name, p in module.named_parameters():
+    for name, p in named:
         if not p.requires_grad:
             continue
         if p.ndim <= 1 or name.rsplit(".", 1)[-1].endswith("_embed"):
             no_decay.append(p)
         else:
             decay.append(p)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return [{"params": decay, "weight_decay": weight_decay, **extra},
+            {"params": no_decay, "weight_decay": 0.0, **extra}]
+
+
+def optimizer_groups(bundle: ModelBundle, cfg: RunConfig) -> list[dict]:
+    """AdamW groups of a run. `optim.backbone_lr_scale` = 1: `param_groups` of the whole model (two
+    groups, the layout of every checkpoint written before the key existed, so they resume). Otherwise
+    four: the new parts (motion-embedding head, aligner) at `optim.lr`, then the backbone (DSTformer
+    with its 3D head, `lifter.backbone`) at `optim.lr x backbone_lr_scale`, each split into decay /
+    no-decay; each group carries `role` ("head" / "backbone"). A frozen backbone (no requires_grad)
+    is in no group: it has no optimizer state and AdamW's decoupled weight decay never touches it."""
+    o = cfg.optim
+    if o.backbone_lr_scale == 1.0:
+        return param_groups(bundle.net, o.weight_decay)
+    backbone = {id(p) for p in bundle.lifter.backbone.parameters()}
+    named = list(bundle.net.named_parameters())
+    head = [(n, p) for n, p in named if id(p) not in backbone]
+    body = [(n, p) for n, p in named if id(p) in backbone]
+    return (_decay_split(head, o.weight_decay, lr=o.lr, role="head")
+            + _decay_split(body, o.weight_decay, lr=o.lr * o.backbone_lr_scale, role="backbone"))
+
+
+def group_lrs(opt: torch.optim.Optimizer) -> dict[str, float]:
+    """The current learning rate of each `role` of `optimizer_groups` (empty for the two-group layout)."""
+    return {g["role"]: g["lr"] for g in opt.param_groups if "role" in g}
 
 
 @dataclass
@@ -114,22 +144,26 @@ def amp_dtype_for(cfg: RunConfig, device: torch.device) -> torch.dtype | None:
 
 def step_context(cfg: RunConfig, bundle: ModelBundle, info: D.DistInfo, device: torch.device,
                  teacher: nn.Module | None = None) -> StepContext:
-    """Wrap the model for DDP (when distributed) and build AdamW (decay / no-decay groups) and the
-    schedule at step 0 (`train` then loads a checkpoint's optimizer state and fast-forwards it)."""
+    """Wrap the model for DDP (when distributed) and build AdamW (`optimizer_groups`: decay / no-decay,
+    and a lower backbone rate when `optim.backbone_lr_scale` < 1) and the schedule at step 0 (`train`
+    then loads a checkpoint's optimizer state and fast-forwards it). A frozen backbone
+    (`train.freeze_backbone`, requires_grad off in `build_bundle`) is outside the optimizer, and DDP
+    registers only parameters that require a gradient, so it neither all-reduces nor waits for it."""
     # DDP wraps lifter AND aligner (`TrainModule`): the aligner's learned temperature takes its gradient
     # from the loss outside forward, and without the all-reduce each rank kept its own temperature and
     # clipped the shared gradient by its own norm, so the ranks' weights drifted apart.
     model = bundle.net
     ddp_model: nn.Module = model
     if info.enabled:
-        # A pretraining head that no loss reads (alignment off or weighted 0) gets no gradient.
+        # A pretraining head that no loss reads (alignment off or weighted 0) gets no gradient. (A frozen
+        # backbone implies the alignment is on, config RELATIONS, so every registered parameter gets one.)
         aligning = cfg.train.stage == "pretrain" and cfg.align.enabled and cfg.loss.w_align > 0
         unused = cfg.train.stage == "pretrain" and bundle.lifter.motion_head is not None and not aligning
         ddp_model = nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None,
             find_unused_parameters=unused)
     params = [p for p in bundle.trainable_parameters()]
-    opt = torch.optim.AdamW(param_groups(bundle.net, cfg.optim.weight_decay), lr=cfg.optim.lr, betas=cfg.optim.betas)
+    opt = torch.optim.AdamW(optimizer_groups(bundle, cfg), lr=cfg.optim.lr, betas=cfg.optim.betas)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, cfg))
     return StepContext(cfg, bundle, ddp_model, opt, sched, params, teacher, device, amp_dtype_for(cfg, device), info)
 
@@ -199,7 +233,8 @@ def train_step(ctx: StepContext, batch: dict[str, torch.Tensor], fv: torch.Tenso
                                teacher_emb=t_emb, terms_out=terms)
     if diagnose and len(terms) > 0:
         backbone = [p for p in ctx.bundle.lifter.backbone.parameters() if p.requires_grad]
-        parts = {**parts, **term_gradients(terms, backbone)}
+        if backbone:  # a frozen backbone (train.freeze_backbone) has no gradient to diagnose
+            parts = {**parts, **term_gradients(terms, backbone)}
     ctx.opt.zero_grad(set_to_none=True)
     loss.backward()
     if cfg.optim.grad_clip > 0:
@@ -390,6 +425,8 @@ def _train(cfg, run_dir, resume, init_from, motions, progress, info, device) -> 
                 rec = {"step": step, "split": "train", "loss": values[0], "lr": opt.param_groups[0]["lr"],
                        "grad_norm": values[1], "clips_per_s": clips_since / dt, **dict(zip(names, values[2:])),
                        "loss_mean": monitor.take_mean()}
+                if "backbone" in (lrs := group_lrs(opt)):  # optim.backbone_lr_scale != 1
+                    rec["lr_backbone"] = lrs["backbone"]
                 append_metrics(run_dir, rec)
                 if bar is not None:
                     bar.set_postfix(loss=f"{rec['loss']:.4f}", clips_s=f"{rec['clips_per_s']:.0f}")
@@ -468,5 +505,5 @@ def _validate(bundle: ModelBundle, val_ds: LiftingWindows, cfg: RunConfig, devic
     return rec
 
 
-__all__ = ["train", "TrainResult", "TrainingDiverged", "param_groups", "StepContext", "step_context", "train_step",
+__all__ = ["train", "TrainResult", "TrainingDiverged", "param_groups", "optimizer_groups", "group_lrs", "StepContext", "step_context", "train_step",
            "to_device", "amp_dtype_for", "to_dict", "prefixed", "strip_prefix"]

@@ -97,7 +97,25 @@ def build_bundle(cfg: RunConfig, train_motions: list[Motion], *, init_from: Path
     the label sentences with the frozen text model. Fine-tuning keeps the source run's embedding
     head and aligner *frozen* (no gradients, no loss) so the fine-tuned model can still score
     actions; the backbone and 3D head train. `resume` = (tensors, meta) of the run's own checkpoint.
+    `train.freeze_backbone`: the backbone is frozen after loading (`freeze_backbone`), on resume too.
     """
+    bundle = _assemble(cfg, train_motions, init_from, resume, device)
+    if cfg.train.freeze_backbone:
+        freeze_backbone(bundle)
+    return bundle
+
+
+def freeze_backbone(bundle: ModelBundle) -> None:
+    """Stop the backbone (`lifter.backbone`: the DSTformer with its 3D head, what a MotionBERT import
+    supplies) from learning: requires_grad off, so the optimizer (`loop.optimizer_groups`), gradient
+    clipping and DDP leave it out and its weights stay bit-exact; its forward builds no autograd graph.
+    Dropout / drop-path, if configured, still act in training mode (the backbone is not put in eval)."""
+    for p in bundle.lifter.backbone.parameters():
+        p.requires_grad_(False)
+
+
+def _assemble(cfg: RunConfig, train_motions: list[Motion], init_from: Path | None,
+              resume: tuple[dict, dict] | None, device) -> ModelBundle:
     if resume is not None:
         tensors, meta = resume
         bundle = bundle_from_meta(cfg, tensors, meta, device)
