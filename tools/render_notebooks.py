@@ -53,6 +53,7 @@ TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
   math[display="block"] { margin: 0.6em 0; }
   msqrt > * { padding-top: 0.18em; }  /* without a math font the radical's bar sits on the letters (√n read as √π) */
   .ap-controls { font-size: 0.9em; color: #555; border-left: 3px solid #bbb; padding: 0.2em 0.6em; margin: 0.3em 0; }
+  .celltag_test-facts { display: none; }  /* the cell recording facts for tests/test_notebooks.py: not for readers */
 </style>
 {%- endblock html_head_js_mathjax -%}
 {% block extra_css %}
