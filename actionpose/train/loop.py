@@ -159,6 +159,13 @@ def step_context(cfg: RunConfig, bundle: ModelBundle, info: D.DistInfo, device: 
         # backbone implies the alignment is on, config RELATIONS, so every registered parameter gets one.)
         aligning = cfg.train.stage == "pretrain" and cfg.align.enabled and cfg.loss.w_align > 0
         unused = cfg.train.stage == "pretrain" and bundle.lifter.motion_head is not None and not aligning
+        if aligning and cfg.align.mode == "onehot" and bundle.aligner is not None:
+            # "onehot" scores with its classifier: the temperature (text logits only) never gets a gradient,
+            # and DDP stopped at the second step waiting for it. find_unused_parameters cannot help: it
+            # would mark the classifier, used by the loss outside forward, ready twice. So DDP ignores the
+            # temperature; it stays at its initial value on every rank (AdamW skips it: no gradient).
+            nn.parallel.DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(
+                model, ["aligner.log_temperature"])
         ddp_model = nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None,
             find_unused_parameters=unused)
