@@ -3,11 +3,15 @@
 
     python benchmarks/reproduce_paper.py --work WORK --amass AMASS_DIR --body-model SMPLH_DIR \
         [--joint-regressor J_regressor_h36m.npy] --babel BABEL_DIR --h36m H36M_DIR [--kp2d sh|cpn] \
-        [--3dhp 3DHP_DIR] [--from-motionbert CKPT.bin | --scratch] [--estimate-only]
+        [--3dhp 3DHP_DIR] [--from-motionbert CKPT.bin [--backbone full|lower-lr|frozen] | --scratch]
+        [--estimate-only]
 
 Stages (each skipped when its output is complete, a training stage resumed from its checkpoint, so
 re-running the same command continues after an interruption): prepare AMASS+BABEL, Human3.6M and
-3DHP; import MotionBERT's released backbone (when given); pretrain (preset `base`); fine-tune on
+3DHP; import MotionBERT's released backbone (when given); pretrain (preset `base`, or the imported
+model's architecture and input encoding; `--backbone` says how its backbone learns there: `full` at
+the same rate as the new embedding head and aligner, `lower-lr` at `--backbone-lr-scale` times it,
+`frozen` not at all, bit-exact, so only the alignment head learns); fine-tune on
 Human3.6M; evaluate Human3.6M under `--protocol actionpose` and `--protocol motionbert` (flip TTA);
 fine-tune on the 3DHP training file when present and evaluate 3DHP with its ground-truth 2D (else the
 Human3.6M model is evaluated cross-dataset and the table says so). Before any work it prints the
@@ -30,6 +34,8 @@ from pathlib import Path
 PAPER = {"h36m_detected_mpjpe_mm": 36.7, "3dhp_gt_mpjpe_mm": 15.5}
 DEFAULTS = {"pretrain_steps": 100_000, "finetune_steps": 60_000, "finetune_3dhp_steps": 20_000, "batch_size": 32}
 SMOKE = {"pretrain_steps": 2, "finetune_steps": 2, "finetune_3dhp_steps": 2, "batch_size": 4}
+# How the pretraining stage trains MotionBERT's imported backbone (train.freeze_backbone / optim.backbone_lr_scale).
+BACKBONE_MODES = ("full", "lower-lr", "frozen")
 SMOKE_MODEL = {"dim_feat": 16, "dim_rep": 32, "depth": 1, "num_heads": 2, "maxlen": 27, "embed_hidden": 32}
 
 
@@ -47,6 +53,13 @@ def parse_args(argv):
     g = p.add_mutually_exclusive_group()
     g.add_argument("--from-motionbert", default=None, help="MotionBERT's released checkpoint to start the backbone from")
     g.add_argument("--scratch", action="store_true", help="pretrain from random initialisation (default)")
+    p.add_argument("--motionbert-heads", type=int, default=None,
+                   help="attention heads of a MotionBERT checkpoint of a non-released size (released: inferred)")
+    p.add_argument("--backbone", default="full", choices=list(BACKBONE_MODES),
+                   help="with --from-motionbert, how the imported backbone is pretrained: full (one learning "
+                        "rate), lower-lr (x --backbone-lr-scale), frozen (only the alignment head and aligner learn)")
+    p.add_argument("--backbone-lr-scale", type=float, default=0.1,
+                   help="the backbone's learning rate / the head's, with --backbone lower-lr (default 0.1)")
     p.add_argument("--pretrain-steps", type=int, default=None)
     p.add_argument("--finetune-steps", type=int, default=None)
     p.add_argument("--finetune-3dhp-steps", type=int, default=None)
@@ -55,7 +68,29 @@ def parse_args(argv):
     p.add_argument("--workers", type=int, default=4, help="AMASS conversion processes")
     p.add_argument("--estimate-only", action="store_true")
     p.add_argument("--smoke", action="store_true", help="tiny preset, a few CPU steps, on fixture folders")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.backbone != "full" and not args.from_motionbert:
+        p.error(f"--backbone {args.backbone} needs --from-motionbert (a backbone from scratch is trained in full)")
+    if args.backbone == "lower-lr" and not 0 < args.backbone_lr_scale < 1:
+        p.error(f"--backbone-lr-scale {args.backbone_lr_scale}: expected a number in (0, 1) with --backbone lower-lr")
+    return args
+
+
+def backbone_overrides(args) -> dict:
+    """Config keys of the `--backbone` choice for the pretraining stage that starts from MotionBERT."""
+    if not args.from_motionbert or args.backbone == "full":
+        return {}
+    if args.backbone == "frozen":
+        return {"train": {"freeze_backbone": True}}
+    return {"optim": {"backbone_lr_scale": float(args.backbone_lr_scale)}}
+
+
+def backbone_label(args) -> str:
+    if not args.from_motionbert:
+        return "scratch"
+    if args.backbone == "lower-lr":
+        return f"lower-lr x{args.backbone_lr_scale:g}"
+    return args.backbone
 
 
 def _steps(args) -> dict:
@@ -63,11 +98,14 @@ def _steps(args) -> dict:
     return {k: getattr(args, k) if getattr(args, k) is not None else v for k, v in base.items()}
 
 
-def _overrides(args, steps: int, data: Path) -> dict:
+def _overrides(args, steps: int, data: Path, model: bool = False) -> dict:
+    """Data, budget and device keys of a training stage; `model`: also the smoke model's sizes (only a
+    stage that builds a new model: one started from a run keeps that run's architecture)."""
     over = {"data": {"path": str(data), "batch_size": _steps(args)["batch_size"]},
             "train": {"max_steps": int(steps), "device": "cpu" if args.smoke else args.device}}
     if args.smoke:
-        over["model"] = dict(SMOKE_MODEL)
+        if model:
+            over["model"] = dict(SMOKE_MODEL)
         over["data"]["stride"] = 27
         over["train"].update(log_every=1, val_every=1000, ckpt_every=1, val_max_windows=8)
     return over
@@ -89,8 +127,10 @@ def estimate_gpu_hours(args, steps: dict) -> dict:
     total = steps["pretrain_steps"] + steps["finetune_steps"] + (steps["finetune_3dhp_steps"] if args.mpi3dhp else 0)
     return {"device": r.get("device", args.device), "preset": preset, "seconds_per_step": per_step,
             "training_steps": total, "hours": per_step * total / 3600.0,
-            "note": "training steps only (model step timed by actionpose.bench); data preparation, the data "
-                    "pipeline and evaluation come on top"}
+            "note": "training steps only (model step timed by actionpose.bench, backbone trained); data "
+                    "preparation, the data pipeline and evaluation come on top"
+                    + ("; a frozen backbone skips its backward pass, so pretraining takes less"
+                       if args.from_motionbert and args.backbone == "frozen" else "")}
 
 
 def plan(args, work: Path) -> list[tuple[str, bool]]:
@@ -136,7 +176,8 @@ def run(args, log=print) -> dict:
     log(f"reproduce_paper: stages pending: {', '.join(pending) or 'none'}")
     log(f"  steps: pretrain {st['pretrain_steps']}, fine-tune H36M {st['finetune_steps']}"
         + (f", fine-tune 3DHP {st['finetune_3dhp_steps']}" if args.mpi3dhp else "")
-        + f", batch {st['batch_size']} ({'smoke' if args.smoke else 'this script’s choice'})")
+        + f", batch {st['batch_size']} ({'smoke' if args.smoke else 'this script’s choice'}); "
+        + f"init {'motionbert' if args.from_motionbert else 'scratch'}, backbone {backbone_label(args)}")
     log(f"  estimate: {est['hours']:.2f} h on {est['device']} ({est['seconds_per_step'] * 1e3:.0f} ms per "
         f"{est['preset']} step x {est['training_steps']} steps; {est['note']})")
     if args.estimate_only:
@@ -157,13 +198,18 @@ def run(args, log=print) -> dict:
     if args.from_motionbert:
         if not (runs / "motionbert" / "checkpoint.json").is_file():
             log("[import motionbert]")
-            api.import_motionbert(args.from_motionbert, runs / "motionbert")
+            api.import_motionbert(args.from_motionbert, runs / "motionbert", heads=args.motionbert_heads)
         init = runs / "motionbert"
-    preset = "tiny" if args.smoke else "base"
+    # From MotionBERT the model is the imported one (its size and absolute-coordinate input: preset None),
+    # and `--backbone` decides how its backbone learns beside the new alignment head; on resume the same
+    # `init_from` rebuilds the same config (the weights then come from the run's own checkpoint).
+    preset = None if init is not None else ("tiny" if args.smoke else "base")
+    pre_over = _overrides(args, st["pretrain_steps"], prepared / "amass", model=init is None)
+    for section, keys in backbone_overrides(args).items():
+        pre_over.setdefault(section, {}).update(keys)
     _train("pretrain", lambda resume: api.pretrain(
-        preset, "actionpose", runs / "pretrain", overrides=_overrides(args, st["pretrain_steps"], prepared / "amass"),
-        resume=resume, init_from=None if resume else init, progress=not args.smoke),
-        runs / "pretrain", st["pretrain_steps"], log)
+        preset, "actionpose", runs / "pretrain", overrides=pre_over, resume=resume, init_from=init,
+        progress=not args.smoke), runs / "pretrain", st["pretrain_steps"], log)
     _train("finetune h36m", lambda resume: api.finetune(
         runs / "pretrain", runs / "finetune_h36m", overrides=_overrides(args, st["finetune_steps"], prepared / "h36m"),
         resume=resume, progress=not args.smoke), runs / "finetune_h36m", st["finetune_steps"], log)
@@ -195,6 +241,7 @@ def run(args, log=print) -> dict:
                            else "cross-dataset: the Human3.6M model (no data_train_3dhp.npz given)"}
     summary = {"paper": PAPER, "measured": results, "steps": st, "estimate": est, "smoke": bool(args.smoke),
                "kp2d": args.kp2d, "init": "motionbert" if args.from_motionbert else "scratch",
+               "backbone": backbone_label(args),
                "seconds": round(time.perf_counter() - t0, 1)}
     (work / "reproduce.json").write_text(json.dumps(summary, indent=1))
     log(format_table(summary))
@@ -234,7 +281,7 @@ def format_table(summary: dict) -> str:
         lines.append(f"{name:<60} {_mm(paper):>7} {_mm(mb):>27} {_mm(ap):>27}")
     lines.append(f"mm; '-' = not in the paper's abstract (other tables not found in the sources consulted) or not "
                  f"measured. 2D: {m.get('h36m_actionpose', {}).get('2d_source', '?')}; flip TTA; "
-                 f"{summary['init']} init; steps {summary['steps']}")
+                 f"{summary['init']} init (backbone: {summary.get('backbone', 'full')}); steps {summary['steps']}")
     if summary["smoke"]:
         lines.append("SMOKE RUN on fixtures: these numbers say nothing about the method.")
     return "\n".join(lines)
