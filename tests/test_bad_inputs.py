@@ -246,8 +246,8 @@ case("prepare-out-under-file", "prepare 3dhp", "--out inside a path that is a fi
     lambda d, e: ["prepare", "3dhp", "--source", str(_write(d / "data_test_3dhp.npz", b"x")),
                   "--out", str(_write(d / "file", "x") / "out")])
 case("prepare-unknown-kind", "prepare", "an unknown dataset kind",
-     r"argument kind: invalid choice: 'amass'")(
-    lambda d, e: ["prepare", "amass", "--source", str(d), "--out", str(d / "out")])
+     r"argument kind: invalid choice: 'kinetics'")(
+    lambda d, e: ["prepare", "kinetics", "--source", str(d), "--out", str(d / "out")])
 
 # pretrain ----------------------------------------------------------------------------------
 def _pretrain(d: Path, *extra: str) -> list[str]:
