@@ -367,9 +367,9 @@ def paper_beside(ours: Mapping[str, float], what: str):
     reader cannot take them for the same experiment: the paper's are other data (Human3.6M /
     MPI-INF-3DHP, base model, 243 frames, GPU days); ours are `what` (e.g. the data, split and model)."""
     import pandas as pd
-    rows = [{"source": f"paper: {PAPER}", "data": f"{r['benchmark']}, {r['2D input']} 2D", "what": r["protocol"],
+    rows = [{"source": f"paper ({PAPER})", "data": f"{r['benchmark']}, {r['2D input']} 2D", "what": r["protocol"],
              "MPJPE (mm)": r["mm"]} for r in PAPER_RESULTS]
-    rows += [{"source": "this notebook (other data and compute: not comparable)", "data": what, "what": name,
+    rows += [{"source": "measured here (other data and compute)", "data": what, "what": name,
               "MPJPE (mm)": round(float(v), 1)} for name, v in ours.items()]
     return pd.DataFrame(rows)
 

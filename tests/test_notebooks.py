@@ -66,6 +66,9 @@ def _claims_03(f):
         assert _close(f[f"{kind}_rate"], f[f"{kind}_prob"], 0.01 if kind in ("joint", "frame") else 0.06), kind
     assert f["window_len_lo"] <= f["window_len_min"] <= f["window_len_max"] <= f["window_len_hi"]
     assert f["masked_are_zero"] and f["unmasked_unchanged"]
+    assert f["panels_drawn"] == 4, "prose: one panel per kind"
+    assert f["window_frame_hidden"] == 17, "prose: a frame inside the time window is fully hidden"
+    assert f["part_hidden_outside"], "prose: outside the window the hidden body part is missing"
 
 
 def _claims_04(f):
@@ -81,36 +84,62 @@ def _claims_05(f):
     assert f["local_claim"] == (f["mean_abs_offset"] < f["uniform_offset"])
 
 
+def _loss_weights() -> tuple:
+    import actionpose as ap
+    w = ap.pretrain_config("tiny", "actionpose").loss
+    return (w.w_mpjpe, w.w_nmpjpe, w.w_velocity, w.w_align, w.w_distill)
+
+
 def _claims_07(f):
     assert _close(f["align_hand"], f["align_lib"], 1e-4), "hand alignment loss equals the library's"
     assert abs(f["align_hand"] - f["ln_v"]) < 1.5, "prose: at initialisation the loss is close to ln V"
-    assert f["overfit_loss_last"] < 0.8 * f["overfit_loss_first"], "prose: the model can fit one batch"
-    assert f["overfit_align_last"] < f["ln_v"], "one batch: the alignment loss falls below ln V"
+    assert f["overfit_loss_last"] < 0.8 * f["overfit_loss_first"], "prose: the loss falls on one batch"
+    assert f["fits_3d"] == (f["overfit_mpjpe_last"] < 0.8 * f["overfit_mpjpe_first"]) and f["fits_3d"], \
+        "prose: the 3D error falls on one batch"
+    assert f["fits_align"] == ((f["ln_v"] - f["overfit_align_last"]) / (f["ln_v"] - f["h_q"]) > 0.5)
+    assert f["h_q"] < f["ln_v"] and f["overfit_align_last"] >= f["h_q"] - 1e-4, "the alignment range is [H(q), ln V]"
+    assert (f["w_mpjpe"], f["w_nmpjpe"], f["w_velocity"], f["w_align"], f["w_distill"]) == _loss_weights(), \
+        "the printed formula's weights are the configuration's"
+    assert set(f["floors"]) >= {"flat lift", "flat + mean depth"} and _close(f["floors"]["flat lift"], f["flat_mm"], 1e-9)
+    assert 0 <= f["probe_a"] <= 100 and 0 <= f["probe_b"] <= 100 and 0 < f["probe_chance"] < 100
     assert f["zero_mm"] > f["flat_mm"], "baselines: no depth beats all-at-root"
     if "pre_top1" in f and not math.isnan(f["pre_top1"]):
         assert f["pre_val_last_mm"] > 0
+        assert _close(f["pre_rho"], (f["pre_ln_v"] - f["pre_align_last"]) / (f["pre_ln_v"] - f["pre_hq"]), 1e-9)
 
 
 def _claims_08(f):
     assert f["align_enabled"] is False, "prose: the alignment loss is switched off when fine-tuning"
     assert f["max_metric_diff"] < 1e-3, "every metric by hand equals the library"
     assert f["hand_P-MPJPE"] <= f["hand_MPJPE"] + 1e-6 or f["p_lower_share"] < 1
+    assert f["w_distill"] > 0 and f["distill_backbone"] is False, \
+        "prose: the head trains by distillation only, the backbone gets no distillation gradient"
+    assert set(f["floor_mm"]) >= {"flat lift", "flat + mean depth"}, "the 3D numbers stand beside their floors"
+    assert all(f["beats"][n] == (f["mpjpe_mm"] < v) for n, v in f["floor_mm"].items()), "printed verdict vs floors"
 
 
 def _claims_09(f):
     assert f["layout"] == "coco17", "prose: load_keypoints recognises the COCO-17 file"
     assert f["frames_in"] == f["frames_out"], "prose: one 3D pose per input frame"
+    assert f["label_hits"] == sum(t == f["true_sentence"] for t in f["top1_labels"]) <= f["content_hits"] <= f["windows"]
+    assert f["label_hits"] == sum(r == 1 for r in f["ranks"]), "top-1 hits and ranks agree"
+    assert set(f["floor_mm"]) >= {"flat lift", "flat + mean depth"}, "the 3D error stands beside its floors"
 
 
 def _claims_10(f):
     assert _close(f["top1_hand"], f["top1_lib"], 1e-6), "hand recognition equals the library's"
     assert f["above_chance"] == (f["top1_hand"] > 2 * f["chance"])
+    assert f["clusters"] == (f["within"] > f["between"]), "the clustering verdict follows its numbers"
+    assert f["pairs_same_action_other_take"] > 0, "the clustering evidence compares windows of different takes"
 
 
 def _claims_11(f):
     assert f["worst_window_mm"] >= f["median_window_mm"]
     assert f["depth_dominates"] == (f["err_z"] > max(f["err_x"], f["err_y"]))
     assert 0.0 <= f["lr_swap_share"] <= 1.0
+    assert f["lr_swap_share"] > 0 or f["swap_ratio"] >= 1.0, "no frame helped by a swap: the swap never lowers the error"
+    assert set(f["floor_mm"]) >= {"flat lift", "flat + mean depth"}, "the model's MPJPE stands beside its floors"
+    assert all(f["beats"][n] == (f["mpjpe_mm"] < v) for n, v in f["floor_mm"].items()), "printed verdict vs floors"
 
 
 def _ablation_summary():
@@ -361,6 +390,9 @@ def test_notebook_runs(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPat
     print(f"{path.name}: {time.time() - t0:.1f} s")
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert not errors, f"{path.name}: {errors[0].ename}: {errors[0].evalue}"
+    warned = [line for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "stream"
+              for line in o.text.splitlines() if re.search(r"\b\w*Warning:", line)]
+    assert not warned, f"{path.name}: a warning shows in the outputs (issue 22): {warned[0][:200]}"
     if path.name in CLAIMS:
         from actionpose.teaching import facts_of
         facts = facts_of(nb)
