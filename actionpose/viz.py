@@ -67,7 +67,8 @@ def skeleton_scene(points: np.ndarray, margin: float = 0.1, **axes) -> dict:
     scene = dict(aspectmode="manual", aspectratio=dict(zip("xyz", (s / top for s in spans))),
                  camera=dict(eye=dict(SCENE_EYE), up=dict(x=0, y=0, z=1), center=dict(x=0, y=0, z=0)))
     for name, (lo, hi) in zip(("xaxis", "yaxis", "zaxis"), ranges):
-        scene[name] = dict(range=[lo, hi], autorange=False, **axes.get(name, {}))
+        # few ticks: a short axis (depth) otherwise gets as many labels as the long one, overprinted
+        scene[name] = dict(range=[lo, hi], autorange=False, nticks=5, **axes.get(name, {}))
     return scene
 
 
