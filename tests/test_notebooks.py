@@ -503,14 +503,13 @@ def test_rendered_page_shows_figures_and_formulas_offline(offline_page):
 
 @pytest.mark.parametrize("html", sorted(RENDERED.glob("*.html")), ids=lambda p: p.stem)
 def test_rendered_copies_are_offline(html: Path):
-    """Each committed copy references no script or style over the network. Copies written before the
-    offline renderer (no renderer tag) are expected to fail until `make render-notebooks` rewrites them."""
+    """Each committed copy was written by the offline renderer and references no script or style over
+    the network (every copy has been re-rendered since the renderer exists)."""
     r = _renderer()
     page = html.read_text(encoding="utf-8")
     refs = r.network_references(page)
-    if f'name="{r.RENDERER_META}" content="{r.RENDERER}"' not in page[:4000]:
-        pytest.xfail(f"{html.name}: rendered before the offline renderer ({len(refs)} network references); "
-                     "re-render with `make render-notebooks`")
+    assert f'name="{r.RENDERER_META}" content="{r.RENDERER}"' in page[:4000], (
+        f"{html.name}: not written by tools/render_notebooks.py; re-render with `make render-notebooks`")
     assert refs == [], f"{html.name} loads from the network: {refs[:5]}"
 
 
