@@ -511,6 +511,9 @@ def test_rendered_copies_are_offline(html: Path):
     assert f'name="{r.RENDERER_META}" content="{r.RENDERER}"' in page[:4000], (
         f"{html.name}: not written by tools/render_notebooks.py; re-render with `make render-notebooks`")
     assert refs == [], f"{html.name} loads from the network: {refs[:5]}"
+    # the cell that records facts for these tests is plumbing, hidden from readers of the copy
+    if "celltag_test-facts" in page.replace(".celltag_test-facts {", ""):
+        assert ".celltag_test-facts { display: none; }" in page, f"{html.name}: the test-facts cell is shown"
 
 
 def test_make_notebooks_starts_jupyterlab_as_root():
