@@ -177,6 +177,12 @@ def test_triage_and_viewer_show_floors(demo):
     for r in ev["floors"]:
         got = floors.set_index("predictor").loc[r["predictor"], "MPJPE mm"]
         assert got == pytest.approx(round(r["mpjpe_mm"], 1))
+    # the headline says how the model stands against the MLP floor too, whichever way it falls
+    mm = {r["predictor"]: r["mpjpe_mm"] for r in ev["floors"]}
+    head = next(m.value for m in at.markdown if m.value.startswith("**Floors on the same frames**"))
+    gap = abs(mm["model"] - mm["MLP floor"])
+    word = "loses to the per-frame MLP floor" if mm["model"] >= mm["MLP floor"] else "and the per-frame MLP floor by"
+    assert word in head and f"{gap:.1f} mm" in head, head
     pa = next(d.value for d in at.dataframe if "action" in d.value.columns and "mpjpe_mm" in d.value.columns)
     flat = ev["header"]["floors"]["per_action_mpjpe_mm"]["flat lift"]
     assert np.allclose(pa["flat lift mm"], [round(flat[a], 1) for a in pa["action"]])

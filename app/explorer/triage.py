@@ -162,7 +162,7 @@ def render(ctx: Ctx) -> None:
         st.markdown("**Floors on the same frames** — " + (
             "the model beats the flat + mean depth floor" if verdict else
             "⚠ the model does **not** beat the flat + mean depth floor: it has not learned depth" if verdict is False
-            else "no verdict recorded"))
+            else "no verdict recorded") + _mlp_verdict(rep.get("floors") or []))
         st.dataframe(ft, hide_index=True)
         mlp = ((h.get("floors") or {}).get("mlp_floor") or {}).get("missing")
         if mlp:
@@ -266,3 +266,15 @@ def _slices(views: pd.DataFrame, action_floors: dict[str, dict[str, float]]) -> 
         off = df.loc[df["offscreen_pct"] <= 0, "mpjpe_mm"].mean()
         st.caption(f"{n_off} of {len(df)} views have joints outside the image; they average {on:.0f} mm against "
                    f"{off:.0f} mm for the others")
+
+
+def _mlp_verdict(rows: list[dict]) -> str:
+    """'; it beats / loses to the MLP floor by X mm' from eval.json's floors rows ('' without an MLP row)."""
+    mm = {r.get("predictor"): r.get("mpjpe_mm") for r in rows}
+    model, mlp = mm.get("model"), mm.get("MLP floor")
+    if model is None or mlp is None:
+        return ""
+    if model < mlp:
+        return f", and the per-frame MLP floor by {mlp - model:.1f} mm MPJPE"
+    return f", but **loses to the per-frame MLP floor** by {model - mlp:.1f} mm MPJPE (a cheap lifter does better)"
+
