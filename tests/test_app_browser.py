@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 from app_support import APP, ROOT, TABS, make_runs_root, write_coco17_file
-from browser_support import NEEDS_CHROMIUM, chromium, free_port
+from browser_support import NEEDS_CHROMIUM, chromium, free_port, local_server
 
 pytestmark = [pytest.mark.browser, NEEDS_CHROMIUM]
 DOCS_IMG = ROOT / "docs" / "img"
@@ -25,30 +23,12 @@ def server():
     pytest.importorskip("streamlit")
     port = free_port()
     env = {**os.environ, "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false", "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.fileWatcherType", "none"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).status == 200:
-                    break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.time() > deadline:
-                out = proc.stdout.read().decode(errors="replace") if proc.poll() is not None else ""
-                pytest.fail(f"streamlit did not come up on {url}: {out[-2000:]}")
-            time.sleep(0.3)
+    cmd = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true", "--server.port", str(port),
+           "--server.address", "127.0.0.1", "--server.fileWatcherType", "none"]
+    with local_server(cmd, f"{url}/_stcore/health", "streamlit", cwd=ROOT, env=env, timeout_s=60, poll_s=0.3,
+                      stop_timeout_s=10):
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 @pytest.fixture(scope="module")

@@ -7,14 +7,12 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
-from browser_support import NEEDS_CHROMIUM, chromium, free_port
+from browser_support import NEEDS_CHROMIUM, chromium, free_port, local_server
 
 pytestmark = [
     pytest.mark.browser, pytest.mark.slow,
@@ -55,30 +53,12 @@ def lab(tmp_path_factory):
     port = free_port()
     env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(root / "runtime"), "JUPYTERLAB_WORKSPACES_DIR": str(root / "ws"),
            "JUPYTERLAB_SETTINGS_DIR": str(root / "settings"), "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--allow-root", "--no-browser", f"--port={port}", "--ServerApp.ip=127.0.0.1",
-         f"--ServerApp.token={TOKEN}", "--ServerApp.open_browser=False", f"--ServerApp.root_dir={root / 'nb'}"],
-        cwd=root / "nb", env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + TIMEOUT_MS / 1000
-        while True:
-            try:
-                if urllib.request.urlopen(f"{url}/api/status?token={TOKEN}", timeout=2).status == 200:
-                    break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.time() > deadline:
-                out = proc.stdout.read().decode(errors="replace") if proc.poll() is not None else ""
-                pytest.fail(f"jupyter lab did not come up on {url}: {out[-2000:]}")
-            time.sleep(1)
+    cmd = [sys.executable, "-m", "jupyterlab", "--allow-root", "--no-browser", f"--port={port}", "--ServerApp.ip=127.0.0.1",
+           f"--ServerApp.token={TOKEN}", "--ServerApp.open_browser=False", f"--ServerApp.root_dir={root / 'nb'}"]
+    with local_server(cmd, f"{url}/api/status?token={TOKEN}", "jupyter lab", cwd=root / "nb", env=env,
+                      timeout_s=TIMEOUT_MS / 1000, poll_s=1, stop_timeout_s=20):
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 @pytest.fixture(scope="module")

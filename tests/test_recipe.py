@@ -241,8 +241,8 @@ def test_finetune_has_its_own_learning_rate_and_distils_the_embedding(tmp_path):
 
 def test_shipping_strips_the_trainers_data_folders():
     from actionpose.demo import _without_trainer_paths
-    rec = {"source_path": "../shared/data/bandai-namco", "clips": 3076,
-           "issues": ["../shared/data/bandai-namco/Bandai-Namco-Research-Motiondataset-1.tar.xz: x.json skipped"]}
+    rec = {"source_path": "/home/trainer/data/bandai-namco", "clips": 3076,
+           "issues": ["/home/trainer/data/bandai-namco/Bandai-Namco-Research-Motiondataset-1.tar.xz: x.json skipped"]}
     out = _without_trainer_paths(rec)
     assert out == {"source_path": "bandai-namco", "clips": 3076,
                    "issues": ["Bandai-Namco-Research-Motiondataset-1.tar.xz: x.json skipped"]}
