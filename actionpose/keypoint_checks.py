@@ -16,14 +16,12 @@ and the explorer's upload; every problem is one line naming the file and the fie
 from __future__ import annotations
 
 import json
-import tempfile
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .data.keypoints import load_keypoints
+from .data.keypoints import keypoints_from_array, load_keypoints
 
 # The third value of a keypoint is a confidence: more than MAX_NON_CONFIDENCE_FRAC of them negative or
 # above MAX_SCORE, or more than MAX_ABOVE_ONE_FRAC above 1, means the file holds something else (a
@@ -204,9 +202,9 @@ def read_checked_keypoints(path: str | Path, layout: str = "auto", person: int |
                            fill_gaps: int = 0) -> tuple[np.ndarray, str]:
     """`load_keypoints` after the checks of this module -> (`[T, J, 3]` px + score, layout).
 
-    When a file needs `person` or holds missing frames (allowed by `fill_gaps`), the chosen entries are
-    re-read through `load_keypoints` (the one reader of every file: layout inference, NaN masking,
-    score checks), missing frames as masked frames; interpolation itself is `fill_short_gaps`."""
+    When a file needs `person` or holds missing frames (allowed by `fill_gaps`), the chosen entries go
+    through the reader's own checks (`keypoints_from_array`: layout inference, NaN masking, score
+    checks), missing frames as masked frames; interpolation itself is `fill_short_gaps`."""
     path = Path(path)
     scan = scan_keypoint_file(path)
     if scan is None:
@@ -214,22 +212,7 @@ def read_checked_keypoints(path: str | Path, layout: str = "auto", person: int |
     check_scan(scan, str(path), person, fill_gaps)
     if scan.people.max(initial=0) <= 1 and not scan.missing:
         return load_keypoints(path, layout)
-    declared = _declared_layout(path)
-    with tempfile.TemporaryDirectory() as tmp:
-        kept = Path(tmp) / (path.stem + ".npz")
-        arrays = {"keypoints": _kept_array(scan, person)}
-        if declared:
-            arrays["layout"] = np.array(declared)
-        np.savez(kept, **arrays)
-        try:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                out = load_keypoints(kept, layout)
-        except ValueError as e:
-            raise ValueError(str(e).replace(str(kept), str(path))) from None
-        for w in caught:
-            warnings.warn(str(w.message).replace(str(kept), str(path)), w.category, stacklevel=2)
-    return out
+    return keypoints_from_array(_kept_array(scan, person), _declared_layout(path), path, layout)
 
 
 def _declared_layout(path: Path) -> str | None:

@@ -54,6 +54,18 @@ def load_keypoints(path: str | Path, layout: str = "auto") -> tuple[np.ndarray, 
         kp, declared = _read_npz(path)
     else:
         raise ValueError(f"{path}: unsupported keypoint file type {suffix!r}; expected .json or .npz")
+    return keypoints_from_array(kp, declared, path, layout)
+
+
+def keypoints_from_array(kp: np.ndarray, declared: str | None, path: str | Path, layout: str = "auto"
+                         ) -> tuple[np.ndarray, str]:
+    """The checks `load_keypoints` applies after reading, on keypoints `[T, J, 3]` taken from the file
+    `path` (named in every message) with its declared layout (None: none declared): bad values
+    masked, the layout resolved (inferred for 17 joints under "auto") and the joint count checked."""
+    path = Path(path)
+    if layout != "auto" and layout not in KEYPOINT_LAYOUTS:
+        raise ValueError(f"{path}: unknown layout {layout!r}; expected auto or one of {', '.join(KEYPOINT_LAYOUTS)}")
+    kp = np.asarray(kp, dtype=np.float64)  # as the file readers return it
     if declared is not None and declared not in KEYPOINT_LAYOUTS:
         raise ValueError(f"{path}: field layout = {declared!r} is unknown; expected one of {', '.join(KEYPOINT_LAYOUTS)}")
     kp = _mask_bad_values(kp, path)
