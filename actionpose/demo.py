@@ -29,6 +29,10 @@ DEMO_FINETUNE_STEPS = 1500
 # base/lite); fine-tuning keeps the same 0.4 ratio as api.FINETUNE_LR.
 DEMO_PRETRAIN_LR = 1e-3
 DEMO_FINETUNE_LR = 4e-4
+# Window shape T frames x B windows per step. Issue 21's probe (benchmarks/window_shape_probe.py): at a
+# fixed step budget and frames per step, more, shorter windows learned faster than 81-frame context.
+DEMO_MAXLEN = 81
+DEMO_BATCH = 16
 DEMO_TRAIN = {"val_every": 200, "ckpt_every": 100, "log_every": 10, "val_max_windows": 256}
 SHIPPED_FILES = ("config.yaml", "metrics.jsonl")
 # Shipped weights are stored in float16 (the pair must fit the package's 10 MB budget); loading upcasts
@@ -39,12 +43,16 @@ SHIPPED_WEIGHTS_DTYPE = torch.float16
 _HALF_MIN_NUMEL = 1024
 
 
-def demo_overrides(stage: str, steps: int, data: str | Path | None = None) -> dict:
-    """Config overrides of one demo stage (`"pretrain"` or `"finetune"`)."""
+def demo_overrides(stage: str, steps: int, data: str | Path | None = None,
+                   window: tuple[int, int] = (DEMO_MAXLEN, DEMO_BATCH)) -> dict:
+    """Config overrides of one demo stage (`"pretrain"` or `"finetune"`); `window` = (T frames, B windows
+    per step), with windows overlapping by two thirds (stride T // 3) at every T."""
     lr = DEMO_PRETRAIN_LR if stage == "pretrain" else DEMO_FINETUNE_LR
-    over = {"train": {**DEMO_TRAIN, "max_steps": int(steps)}, "optim": {"lr": lr}}
+    t, b = (int(v) for v in window)
+    over = {"train": {**DEMO_TRAIN, "max_steps": int(steps)}, "optim": {"lr": lr},
+            "model": {"maxlen": t}, "data": {"batch_size": b, "stride": max(1, t // 3)}}
     if data:
-        over["data"] = {"path": str(data)}
+        over["data"]["path"] = str(data)
     return over
 
 
@@ -91,7 +99,8 @@ def _without_trainer_paths(data: dict) -> dict:
 
 
 def build_demo(out: Path, pretrain_steps: int = DEMO_PRETRAIN_STEPS, finetune_steps: int = DEMO_FINETUNE_STEPS,
-               data: str | Path | None = None, progress: bool = True) -> str:
+               data: str | Path | None = None, progress: bool = True,
+               window: tuple[int, int] = (DEMO_MAXLEN, DEMO_BATCH)) -> str:
     """Pretrain then fine-tune the tiny preset (fixed step counts), write the shippable folders
     `out/demo-pretrain` and `out/demo` (float16 weights), then evaluate those exported folders on the
     bundled held-out takes and extract their embeddings (to install them into a source checkout:
@@ -99,9 +108,9 @@ def build_demo(out: Path, pretrain_steps: int = DEMO_PRETRAIN_STEPS, finetune_st
     from .embeddings import extract_embeddings
     out = Path(out)
     p_dir, f_dir = out / "pretrain", out / "finetune"
-    res_p = pretrain("tiny", "actionpose", p_dir, overrides=demo_overrides("pretrain", pretrain_steps, data),
+    res_p = pretrain("tiny", "actionpose", p_dir, overrides=demo_overrides("pretrain", pretrain_steps, data, window),
                      progress=progress, resume=(p_dir / "checkpoint.safetensors").exists())
-    res_f = finetune(p_dir, f_dir, overrides=demo_overrides("finetune", finetune_steps, data), progress=progress,
+    res_f = finetune(p_dir, f_dir, overrides=demo_overrides("finetune", finetune_steps, data, window), progress=progress,
                      resume=(f_dir / "checkpoint.safetensors").exists())
     dest_p = export_run(p_dir, out / "demo-pretrain", "demo-pretrain")
     dest_f = export_run(f_dir, out / "demo", "demo", started_from="demo-pretrain")

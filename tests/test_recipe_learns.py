@@ -323,3 +323,16 @@ def test_demo_command_defaults_are_the_recipes_step_counts():
     from actionpose.demo import DEMO_FINETUNE_STEPS, DEMO_PRETRAIN_STEPS
     args = build_parser().parse_args(["demo", "--out", "x"])
     assert (args.pretrain_steps, args.finetune_steps) == (DEMO_PRETRAIN_STEPS, DEMO_FINETUNE_STEPS)
+
+
+def test_demo_window_shape_reaches_both_stages_configs():
+    """The demo's window shape (T frames x B windows, stride T // 3) is set in both stages' configs, so the
+    fine-tuned run reads the same windows its pretraining did."""
+    from actionpose.demo import DEMO_BATCH, DEMO_MAXLEN, demo_overrides
+    for stage in ("pretrain", "finetune"):
+        over = demo_overrides(stage, 10, "some/folder", window=(9, 144))
+        cfg = make_config("tiny", overrides=over)
+        assert (cfg.model.maxlen, cfg.data.batch_size, cfg.data.stride, cfg.data.path) == (9, 144, 3, "some/folder")
+        default = make_config("tiny", overrides=demo_overrides(stage, 10))
+        assert (default.model.maxlen, default.data.batch_size) == (DEMO_MAXLEN, DEMO_BATCH)
+        assert default.data.stride == DEMO_MAXLEN // 3
