@@ -66,12 +66,18 @@ class EmbeddingSet:
     _ARRAYS = ("motion", "motion_labels", "motion_source", "text", "text_labels", "sentences",
                "motion_view", "motion_frames")
 
-    def save(self, path: Path) -> Path:
+    def save(self, path: Path, half: bool = False) -> Path:
+        """Write the npz (compressed: the per-window names repeat). `half` stores the motion and text
+        embeddings as float16 (half the bytes; cosine scores move by ~1e-3); `load` returns float32 either
+        way. The shipped demo runs use it: at T = 9 a run has ~2,000 held-out windows (issue 21)."""
         arrays = {k: getattr(self, k) for k in self._ARRAYS}
+        if half:
+            arrays["motion"] = np.asarray(self.motion, dtype=np.float16)
+            arrays["text"] = np.asarray(self.text, dtype=np.float16)
         arrays["provenance_json"] = np.array(json.dumps(self.provenance))
         for name, xy in self.projections.items():
             arrays[f"projection__{name}"] = np.asarray(xy, dtype=np.float32)
-        atomic_savez(path, **arrays)
+        atomic_savez(path, compressed=True, **arrays)
         return path
 
     @classmethod
@@ -88,6 +94,7 @@ class EmbeddingSet:
                 raise ValueError(f"{path}: missing field(s) {', '.join(missing)} (expected an embeddings.npz "
                                  "written by `extract_embeddings`)")
             kw = {k: z[k] for k in cls._ARRAYS if k in z.files}
+            kw["motion"], kw["text"] = kw["motion"].astype(np.float32), kw["text"].astype(np.float32)
             prov = json.loads(str(z["provenance_json"])) if "provenance_json" in z.files else {}
             proj = {k.split("__", 1)[1]: z[k] for k in z.files if k.startswith("projection__")}
         return cls(**kw, provenance=prov, projections=proj)
@@ -134,12 +141,13 @@ def describe_provenance(prov: dict) -> str:
 def extract_embeddings(run: str | Path, data: str | Path | None = None, split: str = "val",
                        motions: list[Motion] | None = None, max_sequences: int | None = None,
                        views_per_sequence: int = 1, write: bool = True, project: bool = True,
-                       device: str = "cpu", batch_size: int = 8) -> EmbeddingSet:
+                       device: str = "cpu", batch_size: int = 8, half_storage: bool = False) -> EmbeddingSet:
     """Window embeddings of the held-out motions + the run's label-text embeddings (`embeddings.npz`).
 
     With `write`, the file also stores the 2D projections the app draws (UMAP seed 0 and PCA, see the
     module doc) when `project` is on, so the projector opens without fitting UMAP. `device` runs the
-    model there ("cpu", "cuda", "cuda:1", "mps"); `batch_size` windows go through it at once."""
+    model there ("cpu", "cuda", "cuda:1", "mps"); `batch_size` windows go through it at once;
+    `half_storage` writes the embeddings as float16 (`EmbeddingSet.save`)."""
     run_dir = resolve_run(run)
     bundle, cfg, meta = load_bundle(run_dir, torch.device(device))
     if bundle.aligner is None or bundle.vocab is None:
@@ -170,12 +178,15 @@ def extract_embeddings(run: str | Path, data: str | Path | None = None, split: s
     es = EmbeddingSet(np.stack(embs).astype(np.float32), np.array(labels), np.array(sources),
                       text.astype(np.float32), np.array(bundle.vocab.keys), np.array(bundle.sentences),
                       np.array(views, dtype=np.int64), np.array(frames, dtype=np.int64).reshape(-1, 2), prov)
+    if half_storage:  # round first, so the returned set, its projections and the file agree exactly
+        es.motion = es.motion.astype(np.float16).astype(np.float32)
+        es.text = es.text.astype(np.float16).astype(np.float32)
     if write:
         if project:
             for method in ("umap", "pca"):
                 p = project_embeddings(es, method=method, seed=0, cache=False)
                 es.projections[p.key] = p.points
-        es.save(run_dir / "embeddings.npz")
+        es.save(run_dir / "embeddings.npz", half=half_storage)
     return es
 
 

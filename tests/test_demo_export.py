@@ -31,3 +31,21 @@ def test_export_stores_half_weights_and_loads_float32(small_runs, tmp_path):
         a, b = src.net(x)["y3d"], half.net(x)["y3d"]
     assert torch.allclose(a, b, atol=5e-3), float((a - b).abs().max())
     assert not torch.equal(a, b)  # the rounding is real: this test would notice a float32 export
+
+
+def test_half_embeddings_load_as_float32_and_match_what_extraction_returned(tmp_path):
+    """The shipped runs store embeddings in float16 (at T = 9 a run has ~2,000 held-out windows): loading
+    gives float32 equal to the float16-rounded values, and the file is smaller than the float32 one."""
+    from actionpose.embeddings import EmbeddingSet
+    rng = np.random.default_rng(0)
+    w, d = 300, 64
+    es = EmbeddingSet(rng.normal(size=(w, d)).astype(np.float32), np.array(["walk"] * w), np.array(["take-a"] * w),
+                      rng.normal(size=(5, d)).astype(np.float32), np.array(list("abcde")), np.array(list("abcde")))
+    full, half = es.save(tmp_path / "full.npz"), es.save(tmp_path / "half.npz", half=True)
+    back_full, back_half = EmbeddingSet.load(full), EmbeddingSet.load(half)
+    assert back_full.motion.dtype == back_half.motion.dtype == np.float32
+    np.testing.assert_array_equal(back_full.motion, es.motion)
+    np.testing.assert_array_equal(back_half.motion, es.motion.astype(np.float16).astype(np.float32))
+    np.testing.assert_array_equal(back_half.text, es.text.astype(np.float16).astype(np.float32))
+    assert not np.array_equal(back_half.motion, es.motion)  # the rounding is real
+    assert half.stat().st_size < 0.6 * full.stat().st_size

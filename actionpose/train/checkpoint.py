@@ -57,13 +57,14 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode())
 
 
-def atomic_savez(path: Path, **arrays) -> None:
-    """`np.savez` that leaves either the old file or the complete new one, never a truncated npz."""
+def atomic_savez(path: Path, compressed: bool = False, **arrays) -> None:
+    """`np.savez` (`np.savez_compressed` with `compressed`) that leaves either the old file or the complete
+    new one, never a truncated npz."""
     import io
 
     import numpy as np
     buf = io.BytesIO()
-    np.savez(buf, **arrays)
+    (np.savez_compressed if compressed else np.savez)(buf, **arrays)
     atomic_write_bytes(Path(path), buf.getvalue())
 
 
