@@ -398,12 +398,23 @@ def cmd_ablate_curve(args) -> int:
     return 0
 
 
+def _window_shape(text: str) -> tuple[int, int]:
+    """`TxB` (e.g. `9x144`) -> (T, B), both positive."""
+    try:
+        t, b = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--window: expected TxB with two positive integers (e.g. 9x144), got {text!r}") from None
+    if t <= 0 or b <= 0:
+        raise argparse.ArgumentTypeError(f"--window: expected TxB with two positive integers (e.g. 9x144), got {text!r}")
+    return t, b
+
+
 def cmd_demo(args) -> int:
     from .demo import build_demo
     from .paths import require_writable_dir
     require_writable_dir(args.out, "output folder")
     print(build_demo(Path(args.out), pretrain_steps=args.pretrain_steps, finetune_steps=args.finetune_steps,
-                     data=args.data or None, progress=not args.no_progress))
+                     data=args.data or None, progress=not args.no_progress, window=args.window, seed=args.seed))
     return 0
 
 
@@ -617,9 +628,12 @@ def build_parser() -> argparse.ArgumentParser:
                                              "evaluation always uses the bundled held-out takes")
     # The defaults are the recipe's own constants (a hard-coded 2000 here once extended a finished
     # 1,200-step pretraining run when its build was re-run to evaluate it).
-    from .demo import DEMO_FINETUNE_STEPS, DEMO_PRETRAIN_STEPS
+    from .demo import DEMO_BATCH, DEMO_FINETUNE_STEPS, DEMO_MAXLEN, DEMO_PRETRAIN_STEPS
     p.add_argument("--pretrain-steps", type=POSITIVE_INT, default=DEMO_PRETRAIN_STEPS)
     p.add_argument("--finetune-steps", type=POSITIVE_INT, default=DEMO_FINETUNE_STEPS)
+    p.add_argument("--window", type=_window_shape, default=(DEMO_MAXLEN, DEMO_BATCH), metavar="TxB",
+                   help=f"frames per window x windows per step (default {DEMO_MAXLEN}x{DEMO_BATCH}, the recipe's)")
+    p.add_argument("--seed", type=int, default=0, help="training seed of both stages (the shipped runs: 0)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_demo)
     return ap

@@ -47,12 +47,12 @@ _HALF_MIN_NUMEL = 1024
 
 
 def demo_overrides(stage: str, steps: int, data: str | Path | None = None,
-                   window: tuple[int, int] = (DEMO_MAXLEN, DEMO_BATCH)) -> dict:
+                   window: tuple[int, int] = (DEMO_MAXLEN, DEMO_BATCH), seed: int = 0) -> dict:
     """Config overrides of one demo stage (`"pretrain"` or `"finetune"`); `window` = (T frames, B windows
-    per step), with windows overlapping by two thirds (stride T // 3) at every T."""
+    per step), with windows overlapping by two thirds (stride T // 3) at every T; `seed` of training."""
     lr = DEMO_PRETRAIN_LR if stage == "pretrain" else DEMO_FINETUNE_LR
     t, b = (int(v) for v in window)
-    over = {"train": {**DEMO_TRAIN, "max_steps": int(steps)}, "optim": {"lr": lr},
+    over = {"train": {**DEMO_TRAIN, "max_steps": int(steps), "seed": int(seed)}, "optim": {"lr": lr},
             "model": {"maxlen": t}, "data": {"batch_size": b, "stride": max(1, t // 3)}}
     if data:
         over["data"]["path"] = str(data)
@@ -103,7 +103,7 @@ def _without_trainer_paths(data: dict) -> dict:
 
 def build_demo(out: Path, pretrain_steps: int = DEMO_PRETRAIN_STEPS, finetune_steps: int = DEMO_FINETUNE_STEPS,
                data: str | Path | None = None, progress: bool = True,
-               window: tuple[int, int] = (DEMO_MAXLEN, DEMO_BATCH)) -> str:
+               window: tuple[int, int] = (DEMO_MAXLEN, DEMO_BATCH), seed: int = 0) -> str:
     """Pretrain then fine-tune the tiny preset (fixed step counts), write the shippable folders
     `out/demo-pretrain` and `out/demo` (float16 weights), then evaluate those exported folders on the
     bundled held-out takes and extract their embeddings (to install them into a source checkout:
@@ -111,9 +111,9 @@ def build_demo(out: Path, pretrain_steps: int = DEMO_PRETRAIN_STEPS, finetune_st
     from .embeddings import extract_embeddings
     out = Path(out)
     p_dir, f_dir = out / "pretrain", out / "finetune"
-    res_p = pretrain("tiny", "actionpose", p_dir, overrides=demo_overrides("pretrain", pretrain_steps, data, window),
+    res_p = pretrain("tiny", "actionpose", p_dir, overrides=demo_overrides("pretrain", pretrain_steps, data, window, seed),
                      progress=progress, resume=(p_dir / "checkpoint.safetensors").exists())
-    res_f = finetune(p_dir, f_dir, overrides=demo_overrides("finetune", finetune_steps, data, window), progress=progress,
+    res_f = finetune(p_dir, f_dir, overrides=demo_overrides("finetune", finetune_steps, data, window, seed), progress=progress,
                      resume=(f_dir / "checkpoint.safetensors").exists())
     dest_p = export_run(p_dir, out / "demo-pretrain", "demo-pretrain")
     dest_f = export_run(f_dir, out / "demo", "demo", started_from="demo-pretrain")

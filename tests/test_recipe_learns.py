@@ -336,3 +336,18 @@ def test_demo_window_shape_reaches_both_stages_configs():
         default = make_config("tiny", overrides=demo_overrides(stage, 10))
         assert (default.model.maxlen, default.data.batch_size) == (DEMO_MAXLEN, DEMO_BATCH)
         assert default.data.stride == DEMO_MAXLEN // 3
+
+
+def test_demo_command_takes_a_window_shape_and_a_seed(capsys):
+    """`actionpose demo --window TxB --seed S` reaches the stage configs; a malformed shape is refused in one line."""
+    import pytest
+    from actionpose.cli import build_parser
+    from actionpose.demo import demo_overrides
+    args = build_parser().parse_args(["demo", "--out", "x", "--window", "27x48", "--seed", "1"])
+    assert (args.window, args.seed) == ((27, 48), 1)
+    cfg = make_config("tiny", overrides=demo_overrides("finetune", 10, None, args.window, args.seed))
+    assert (cfg.model.maxlen, cfg.data.batch_size, cfg.data.stride, cfg.train.seed) == (27, 48, 9, 1)
+    for bad in ("27", "0x48", "ax4"):
+        with pytest.raises(SystemExit):
+            build_parser().parse_args(["demo", "--out", "x", "--window", bad])
+        assert "--window: expected TxB" in capsys.readouterr().err
