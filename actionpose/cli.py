@@ -399,14 +399,11 @@ def cmd_ablate_curve(args) -> int:
 
 
 def _window_shape(text: str) -> tuple[int, int]:
-    """`TxB` (e.g. `9x144`) -> (T, B), both positive."""
+    from .demo import parse_window
     try:
-        t, b = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--window: expected TxB with two positive integers (e.g. 9x144), got {text!r}") from None
-    if t <= 0 or b <= 0:
-        raise argparse.ArgumentTypeError(f"--window: expected TxB with two positive integers (e.g. 9x144), got {text!r}")
-    return t, b
+        return parse_window(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"--window: {e}") from None
 
 
 def cmd_demo(args) -> int:

@@ -25,8 +25,8 @@ from .train.checkpoint import load_checkpoint, save_checkpoint
 # benchmarks/learning_efficiency.py, which also shows the curve these budgets stop on.
 DEMO_PRETRAIN_STEPS = 1200
 DEMO_FINETUNE_STEPS = 1800
-# The tiny model at batch 16 takes a larger step than the library default (5e-4, MotionBERT's for
-# base/lite); fine-tuning keeps the same 0.4 ratio as api.FINETUNE_LR.
+# The tiny model takes a larger step than the library default (5e-4, MotionBERT's for base/lite);
+# fine-tuning keeps the same 0.4 ratio as api.FINETUNE_LR.
 DEMO_PRETRAIN_LR = 1e-3
 DEMO_FINETUNE_LR = 4e-4
 # Window shape T frames x B windows per step (1,296 frames per step at every shape). Issue 21: at a fixed
@@ -44,6 +44,17 @@ SHIPPED_FILES = ("config.yaml", "metrics.jsonl")
 SHIPPED_WEIGHTS_DTYPE = torch.float16
 # Tensors this small (scalars such as the learned temperature) stay float32: rounding them saves nothing.
 _HALF_MIN_NUMEL = 1024
+
+
+def parse_window(text: str) -> tuple[int, int]:
+    """`"TxB"` (e.g. `"9x144"`) -> (T frames, B windows per step), both positive; ValueError otherwise."""
+    try:
+        t, b = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        t = b = 0
+    if t <= 0 or b <= 0:
+        raise ValueError(f"expected TxB with two positive integers (e.g. 9x144), got {text!r}")
+    return t, b
 
 
 def demo_overrides(stage: str, steps: int, data: str | Path | None = None,

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from actionpose import api
 from actionpose.data.prepare import bundled_data_dir
+from actionpose.demo import parse_window
 from actionpose.evaluate import evaluate
 
 
@@ -54,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    shapes = [tuple(int(v) for v in s.split("x")) for s in args.shape]
+    shapes = [parse_window(s) for s in args.shape]
     recs = [cell(out, args.data, t, b, seed, args.steps, args.lr) for seed in args.seeds for t, b in shapes]
     (out / "probe.json").write_text(json.dumps(recs, indent=1))
     print(f"{args.steps} steps, tiny preset from scratch, fine-tuning recipe (3D only); bundled held-out takes, "
