@@ -31,6 +31,7 @@ from .data.motion import Motion
 from .data.synthesis import Sample, add_noise
 from .embeddings import checkpoint_provenance
 from .model.sequence import predict_sequence
+from .recognition_context import CONTEXT_FRAMES, POOLING, pool_window_scores
 from .text.vocab import LabelVocab
 from .skeleton import H36M17_NAMES
 from .train.data import check_same_fps, load_data
@@ -148,6 +149,7 @@ def evaluate(run: str | Path, data: str | Path | None = None, *, flip: bool = Fa
 
     preds, gts, valids, actions, seq_rows = [], [], [], [], []
     rec_scores, rec_targets = [], []
+    ctx_scores, ctx_targets = [], []  # recognition over CONTEXT_FRAMES-frame segments (short windows only)
     babel_embs, babel_cats = [], []  # BABEL-60/120 recognition (data.babel), one row per window
     sources = set()
     floor_predictors, floors_info = _floor_predictors(motions, cfg, data_info, mlp_floor, flip, where)
@@ -186,6 +188,12 @@ def evaluate(run: str | Path, data: str | Path | None = None, *, flip: bool = Fa
                     if w.sum() > 0:
                         rec_scores.append(lg)
                         rec_targets.append(w)
+                if cfg.model.maxlen < CONTEXT_FRAMES:
+                    for (s, e), lg in zip(*pool_window_scores(pred.windows, pred.logits, len(pred_mm))):
+                        w = vocab.weights(frame_vocab[s:e])
+                        if w.sum() > 0:
+                            ctx_scores.append(lg)
+                            ctx_targets.append(w)
     pred_all = np.concatenate(preds)
     gt_all = np.concatenate(gts)
     valid_all = np.concatenate(valids)
@@ -224,19 +232,12 @@ def evaluate(run: str | Path, data: str | Path | None = None, *, flip: bool = Fa
 
     recognition = {}
     if rec_scores:
-        s, t = np.stack(rec_scores), np.stack(rec_targets)
-        t1 = M.topk_accuracy(s, t, 1, labels=vocab.keys)
-        t5 = M.topk_accuracy(s, t, 5)
-        recognition = {"top1_pct": t1.value, "top5_pct": t5.value, "windows": t1.protocol["clips"],
-                       "labels": len(vocab.keys), "chance_top1_pct": 100.0 / len(vocab.keys),
-                       "vocab_field": vocab.field, "per_class_top1_pct": t1.breakdown}
-        # Action (content) level: the top sentence's action against the true action, any style.
-        cs, ct = vocab.content_scores(s), vocab.content_weights(t)
-        c1 = M.topk_accuracy(cs, ct, 1, labels=vocab.contents)
-        c5 = M.topk_accuracy(cs, ct, 5)
-        recognition.update({"content_top1_pct": c1.value, "content_top5_pct": c5.value,
-                            "contents": len(vocab.contents), "content_chance_top1_pct": 100.0 / len(vocab.contents),
-                            "per_content_top1_pct": c1.breakdown})
+        recognition = _recognition(np.stack(rec_scores), np.stack(rec_targets), vocab)
+        recognition["windows"] = recognition.pop("clips")
+        if ctx_scores:
+            ctx = _recognition(np.stack(ctx_scores), np.stack(ctx_targets), vocab)
+            recognition["context"] = {"frames": CONTEXT_FRAMES, "segments": ctx.pop("clips"),
+                                      "pooling": POOLING.format(frames=CONTEXT_FRAMES), **ctx}
     if babel_embs and bundle.aligner is not None and bundle.aligner.cfg.mode == "text":
         recognition["babel"] = babel_recognition(bundle, cfg, np.concatenate(babel_embs), babel_cats)
     _warn_skipped(cameras_without_2d, where)
@@ -267,6 +268,22 @@ def evaluate(run: str | Path, data: str | Path | None = None, *, flip: bool = Fa
     if write:
         write_eval(run_dir, report.to_dict(), out)
     return report
+
+
+def _recognition(scores: np.ndarray, targets: np.ndarray, vocab) -> dict:
+    """Top-1 / top-5 of score rows `[N, L]` against label weights `[N, L]`: over the vocabulary's
+    entries and at action (content) level, where the top sentence's action counts whatever its style."""
+    t1 = M.topk_accuracy(scores, targets, 1, labels=vocab.keys)
+    t5 = M.topk_accuracy(scores, targets, 5)
+    cs, ct = vocab.content_scores(scores), vocab.content_weights(targets)
+    c1 = M.topk_accuracy(cs, ct, 1, labels=vocab.contents)
+    c5 = M.topk_accuracy(cs, ct, 5)
+    return {"top1_pct": t1.value, "top5_pct": t5.value, "clips": t1.protocol["clips"],
+            "labels": len(vocab.keys), "chance_top1_pct": 100.0 / len(vocab.keys),
+            "vocab_field": vocab.field, "per_class_top1_pct": t1.breakdown,
+            "content_top1_pct": c1.value, "content_top5_pct": c5.value,
+            "contents": len(vocab.contents), "content_chance_top1_pct": 100.0 / len(vocab.contents),
+            "per_content_top1_pct": c1.breakdown}
 
 
 BABEL_RULE = ("window-centre frame's action categories (BABEL's start_t <= t < end_t); several: the most "
@@ -749,6 +766,13 @@ def format_report(report: EvalReport) -> str:
             per = r.get("per_content_top1_pct") or {}
             if per:
                 lines.append("  per action top-1 %: " + ", ".join(f"{k} {v:.0f}" for k, v in sorted(per.items())))
+        c = r.get("context")
+        if c:
+            lines += [f"  over {c['frames']}-frame segments ({c['segments']}; {c['pooling']}): action top-1 "
+                      f"{c['content_top1_pct']:.1f} %, top-5 {c['content_top5_pct']:.1f} %; {c['labels']} labels top-1 "
+                      f"{c['top1_pct']:.1f} %",
+                      "  per action top-1 % over segments: " + ", ".join(
+                          f"{k} {v:.0f}" for k, v in sorted((c.get('per_content_top1_pct') or {}).items()))]
     b = (report.recognition or {}).get("babel")
     if b:
         lines.append(f"BABEL recognition ({b['rule']}):")

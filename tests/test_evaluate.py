@@ -28,6 +28,17 @@ def test_evaluate_bundled_heldout(small_runs):
     txt = format_report(rep)
     assert "Bandai-Namco | split val | 2D: gt (projected)" in txt and "per action" in txt
     assert rep.recognition["windows"] > 0  # the frozen aligner still scores actions
+    # A lifter with windows shorter than the recognition context is also scored over 81-frame
+    # segments: one per T = 81 window of each labelled view, fewer than its own windows.
+    from actionpose.data.windows import covering_windows
+    from actionpose.recognition_context import CONTEXT_FRAMES
+    ctx = rep.recognition["context"]
+    assert rep.header["frames_per_window"] < CONTEXT_FRAMES and ctx["frames"] == CONTEXT_FRAMES
+    n_segments = sum(len(covering_windows(n, CONTEXT_FRAMES)) for n in rep.per_sequence["frames"])
+    assert ctx["segments"] == n_segments < rep.recognition["windows"]
+    assert 0.0 <= ctx["content_top1_pct"] <= 100.0 and set(ctx["per_content_top1_pct"]) <= set(
+        rep.recognition["per_content_top1_pct"])
+    assert f"over {CONTEXT_FRAMES}-frame segments ({n_segments};" in txt
 
 
 def test_h36m_fixture_per_action_table(tmp_path, capsys):
