@@ -2,6 +2,8 @@
 
     python benchmarks/ablation_powered.py run --design benchmarks/ablation_design.yaml --out results/ablation-powered
         [--seeds 0,1] [--cells A,B] [--device cpu]       # resumable: run it again after a kill
+    python benchmarks/ablation_powered.py tune --design benchmarks/ablation_design.yaml --out results/ablation-tuning \
+        --pretrain-steps 450 --finetune-steps 180 [--cells A,scratch]   # the tuning seeds, never reported
     python benchmarks/ablation_powered.py estimate --design benchmarks/ablation_design.yaml --steps 20 \
         --out /tmp/ablation-estimate                     # one arm cell + the scratch cell at 20 steps, timed
     python benchmarks/ablation_powered.py readme [--summary benchmarks/results/ablation/powered/summary.json] [--check]
@@ -39,6 +41,19 @@ def cmd_run(args) -> int:
     summary = run_design(design, args.out, device=args.device, seeds=_list(args.seeds, int), cells=_list(args.cells),
                          log=lambda s: print(s, flush=True))
     print(f"{summary['finished_cells']} finished cell(s); summary: {Path(args.out) / 'summary.md'}")
+    return 0
+
+
+def cmd_tune(args) -> int:
+    """The design on its tuning seeds at other step budgets: the sweep that picks the budget (e.g. the
+    smallest that passes the gate) on seeds never reported."""
+    from actionpose.ablation.design import load_design, tuning_design
+    from actionpose.ablation.powered import run_design
+    design = tuning_design(load_design(args.design), args.pretrain_steps, args.finetune_steps)
+    summary = run_design(design, args.out, device=args.device, seeds=_list(args.seeds, int), cells=_list(args.cells),
+                         log=lambda s: print(s, flush=True))
+    print(f"{summary['finished_cells']} finished tuning cell(s) at {design.budgets.pretrain_steps} + "
+          f"{design.budgets.finetune_steps} steps; summary: {Path(args.out) / 'summary.md'}")
     return 0
 
 
@@ -158,6 +173,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cells", help="a comma list of cells to run now (default: all), e.g. A,B,scratch")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.set_defaults(func=cmd_run)
+    p = sub.add_parser("tune", help="run the design's tuning seeds at other step budgets (never reported)")
+    p.add_argument("--design", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--pretrain-steps", type=int, default=None)
+    p.add_argument("--finetune-steps", type=int, default=None)
+    p.add_argument("--seeds", help="a comma list of the design's tuning seeds (default: all)")
+    p.add_argument("--cells", help="a comma list of cells, e.g. A,scratch")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.set_defaults(func=cmd_tune)
+
     p = sub.add_parser("estimate", help="time one cell at a small step count and extrapolate to the design")
     p.add_argument("--design", required=True)
     p.add_argument("--out", required=True, help="a scratch folder for the timing cells (emptied first)")

@@ -44,7 +44,7 @@ def _smoke_dict() -> dict:
 def test_real_and_smoke_designs_validate_and_declare_roles():
     real = load_design(ROOT / "benchmarks" / "ablation_design.yaml")
     assert len(real.seeds) >= 8 and not set(real.seeds) & set(real.tuning_seeds)
-    assert real.arms == ["A", "B", "C", "D"] and real.scratch
+    assert real.arms == ["A", "B", "C"] and real.scratch
     assert set(real.readouts) == {"probe", "low_data", "masked_limb", "masked_window", "depth_sign", "recognition",
                                   "zero_shot", "retrieval"}
     assert real.primary == ["probe", "low_data", "masked_limb"]
@@ -52,6 +52,33 @@ def test_real_and_smoke_designs_validate_and_declare_roles():
     check_design_rules(real)
     smoke = load_design(SMOKE)
     assert smoke.seeds == [0, 1] and smoke.budgets.pretrain_steps == 2
+
+
+def test_real_design_trains_at_the_demo_window_shape_and_hides_less_than_a_window():
+    """The cells are the shipped recipe's shape (issue 21), and the window-mask readout hides spans
+    shorter than one lifter window (at T 9 a 1-s gap would blank whole windows)."""
+    from actionpose.demo import DEMO_BATCH, DEMO_MAXLEN
+    real = load_design(ROOT / "benchmarks" / "ablation_design.yaml")
+    assert real.overrides["model"]["maxlen"] == DEMO_MAXLEN
+    assert real.overrides["data"] == {"batch_size": DEMO_BATCH, "stride": DEMO_MAXLEN // 3}
+    win = real.readouts["masked_window"]
+    fps = 30.0  # Bandai-Namco
+    assert 1 <= round(win["window_s"] * fps) < DEMO_MAXLEN and round(win["period_s"] * fps) <= DEMO_MAXLEN
+    assert real.readouts["probe"]["frames_per_window"] == DEMO_MAXLEN
+
+
+def test_tuning_design_runs_only_tuning_seeds_at_its_own_budget():
+    from actionpose.ablation.design import tuning_design
+    real = load_design(ROOT / "benchmarks" / "ablation_design.yaml")
+    tune = tuning_design(real, 450, 180)
+    assert tune.seeds == real.tuning_seeds and tune.tuning_seeds == [] and not set(tune.seeds) & set(real.seeds)
+    assert (tune.budgets.pretrain_steps, tune.budgets.finetune_steps) == (450, 180)
+    assert tune.identity() != real.identity() and tune.name != real.name
+    same = tuning_design(real)  # same budgets: same computation, but only the tuning seeds
+    assert same.budgets == real.budgets and same.seeds == real.tuning_seeds
+    import dataclasses
+    with pytest.raises(ValueError, match="tuning_seeds is empty"):
+        tuning_design(dataclasses.replace(real, tuning_seeds=[]))
 
 
 @pytest.mark.parametrize("edit, field", [

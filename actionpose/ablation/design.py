@@ -131,6 +131,24 @@ class PoweredDesign:
         return json.loads(json.dumps(d))
 
 
+def tuning_design(design: PoweredDesign, pretrain_steps: int | None = None,
+                  finetune_steps: int | None = None) -> PoweredDesign:
+    """The design run on its tuning seeds, optionally at other step budgets: what a budget or method
+    sweep runs before the reported comparison. Its seeds are the design's `tuning_seeds` and its own
+    tuning seeds are none, so a sweep folder can never hold a reported seed; its name and identity
+    differ from the design's (another budget is another computation), so neither folder accepts the other."""
+    import dataclasses
+    if not design.tuning_seeds:
+        raise ValueError(f"{design.path}: field tuning_seeds is empty: a sweep needs seeds of its own")
+    b = dataclasses.replace(design.budgets,
+                            pretrain_steps=int(pretrain_steps or design.budgets.pretrain_steps),
+                            finetune_steps=int(finetune_steps or design.budgets.finetune_steps))
+    if b.pretrain_steps <= 0 or b.finetune_steps <= 0:
+        raise ValueError(f"tuning budgets must be positive, got {b.pretrain_steps} + {b.finetune_steps} steps")
+    return dataclasses.replace(design, name=f"{design.name}-tuning", seeds=list(design.tuning_seeds),
+                               tuning_seeds=[], budgets=b)
+
+
 def _err(path: str, fld: str, expected: str, got) -> ValueError:
     return ValueError(f"{path}: field {fld} = {json.dumps(got, default=str)[:80]}: expected {expected}")
 

@@ -29,7 +29,7 @@ METRICS: dict[str, tuple] = {
     "probe": ("probe", "(a) ridge probe MPJPE", "mm", True),
     "low_data": ("low_data", "(b) low-data fine-tune MPJPE", "mm", True),
     "masked_limb": ("masked_limb", "(c) MPJPE on a hidden limb", "mm", True),
-    "masked_window": ("masked_window", "(c) MPJPE on hidden 1-s windows", "mm", True),
+    "masked_window": ("masked_window", "(c) MPJPE on hidden time windows", "mm", True),
     "depth_sign": ("depth_sign", "(d) depth-sign accuracy, joints >= 150 mm off the root plane", "%", False),
     "recognition": ("recognition", "(e) action top-1, held-out pretraining takes", "%", False),
     "zero_shot": ("zero_shot", "(e) zero-shot action top-1 among all actions", "%", False),
