@@ -70,9 +70,9 @@ def test_real_design_trains_at_the_demo_window_shape_and_hides_less_than_a_windo
 def test_tuning_design_runs_only_tuning_seeds_at_its_own_budget():
     from actionpose.ablation.design import tuning_design
     real = load_design(ROOT / "benchmarks" / "ablation_design.yaml")
-    tune = tuning_design(real, 450, 180)
+    tune = tuning_design(real, 600, 200)
     assert tune.seeds == real.tuning_seeds and tune.tuning_seeds == [] and not set(tune.seeds) & set(real.seeds)
-    assert (tune.budgets.pretrain_steps, tune.budgets.finetune_steps) == (450, 180)
+    assert (tune.budgets.pretrain_steps, tune.budgets.finetune_steps) == (600, 200)
     assert tune.identity() != real.identity() and tune.name != real.name
     same = tuning_design(real)  # same budgets: same computation, but only the tuning seeds
     assert same.budgets == real.budgets and same.seeds == real.tuning_seeds
