@@ -414,3 +414,29 @@ def test_readme_declares_the_design_and_its_block_matches(tmp_path):
     res = subprocess.run([sys.executable, str(SCRIPT), "readme", "--check"], capture_output=True, text=True, cwd=ROOT)
     assert res.returncode == 0, res.stdout + res.stderr
 
+
+
+def test_verdicts_are_read_from_the_primary_rows():
+    from actionpose.ablation.powered_report import powered_verdicts
+    metrics = {"probe": {"label": "(a) probe", "unit": "mm", "lower_is_better": True},
+               "low_data": {"label": "(b) low", "unit": "mm", "lower_is_better": True},
+               "masked_limb": {"label": "(c) limb", "unit": "mm", "lower_is_better": True},
+               "recognition": {"label": "(e) top-1", "unit": "%", "lower_is_better": False}}
+    row = dict(cell="B", reference="A", aggregation="per_action", primary=True, n=8, mde=1.5, p=0.001)
+    s = {"statistics": {"alpha": 0.05, "primary_contrast": ["B", "A"]}, "metrics": metrics, "comparisons": [
+        {**row, "metric": "probe", "mean": -2.0, "low": -3.0, "high": -1.0, "p_holm": 0.003},
+        {**row, "metric": "low_data", "mean": 0.4, "low": -0.6, "high": 1.4, "p_holm": 0.4},
+        {**row, "metric": "masked_limb", "mean": 3.0, "low": 1.0, "high": 5.0, "p_holm": 0.01},
+        {**row, "metric": "recognition", "primary": False, "mean": 9.0, "low": 5.0, "high": 13.0, "p_holm": None},
+        {"cell": "B", "reference": "A", "metric": "probe", "aggregation": "frames", "primary": False,
+         "refused": "x"}]}
+    v = {x["metric"]: x for x in powered_verdicts(s)}
+    assert list(v) == ["probe", "low_data", "masked_limb"]  # secondary rows give no verdict
+    assert v["probe"]["verdict"] == "better" and "B − A = -2.00 mm [-3.00, -1.00] over 8 seeds" in v["probe"]["text"]
+    assert v["low_data"]["verdict"] == "no difference detected" and "MDE 1.50 mm" in v["low_data"]["text"]
+    assert v["masked_limb"]["verdict"] == "worse"
+    s["comparisons"][0] = {**row, "metric": "probe", "refused": "no trained seed of B"}
+    assert powered_verdicts(s)[0]["verdict"] == "not compared"
+    # significant by p but an interval touching 0 is not called a difference
+    s["comparisons"][2].update(low=-0.1, p_holm=0.01)
+    assert powered_verdicts(s)[2]["verdict"] == "no difference detected"

@@ -251,6 +251,9 @@ def to_markdown_powered(s: dict) -> str:
             fv = s["floors"].get(m, {}).get(name)
             row.append("—" if not fv else f"{_f(fv['per_action'])} / {_f(fv['frames'])}")
         lines.append("| " + " | ".join(row) + " |")
+    pc = s["statistics"].get("primary_contrast") or []
+    lines += ["", f"## Verdict on the primary readouts ({' − '.join(pc)}, per action)", ""]
+    lines += [f"- {v['text']}" for v in powered_verdicts(s)] or ["- no primary readout declared"]
     lines += ["", "## Paired comparisons (cell − reference, same seeds)", "",
               "| cell | reference | metric | aggregation | seeds | Δ mean [CI] | MDE | p | Holm p | bootstrap CI |",
               "|---|---|---|---|---|---|---|---|---|---|"]
@@ -266,6 +269,41 @@ def to_markdown_powered(s: dict) -> str:
                      f"{c['aggregation']} | {c['n']} | {_f(c['mean'], 2)}{ci} | {_f(c.get('mde'), 2)} | "
                      f"{_f(c.get('p'), 3)} | {_f(c.get('p_holm'), 3)} | {bsci} |")
     return "\n".join(lines) + "\n"
+
+
+def powered_verdicts(s: dict) -> list[dict]:
+    """One verdict per primary readout of the primary contrast (per-action aggregation), read from the
+    summary's comparison rows, never written by hand: `{metric, label, verdict, text}` with verdict
+    "better" / "worse" (the cell against the reference: Holm-adjusted p < alpha and the interval
+    excludes 0), "no difference detected" (with the minimum detectable effect: a smaller effect may
+    exist) or "not compared" (the row was refused, e.g. a cell failed the gate or has not run)."""
+    alpha = s["statistics"]["alpha"]
+    out = []
+    for c in s["comparisons"]:
+        if not c["primary"]:
+            continue
+        info = s["metrics"][c["metric"]]
+        label, unit, lower = info["label"], info["unit"], info["lower_is_better"]
+        pair = f"{c['cell']} − {c['reference']}"
+        if "refused" in c:
+            out.append({"metric": c["metric"], "label": label, "verdict": "not compared",
+                        "text": f"{label}: not compared ({c['refused']})."})
+            continue
+        ci = f"[{c['low']:+.2f}, {c['high']:+.2f}]" if c.get("low") is not None else "[no interval: one seed]"
+        stats = (f"{pair} = {c['mean']:+.2f} {unit} {ci} over {c['n']} seeds, Holm p = {_f(c.get('p_holm'), 3)}, "
+                 f"MDE {_f(c.get('mde'), 2)} {unit}")
+        sig = (c.get("p_holm") is not None and c["p_holm"] < alpha and c.get("low") is not None
+               and (c["low"] > 0 or c["high"] < 0))
+        if sig:
+            better = (c["mean"] < 0) == bool(lower)
+            verdict = "better" if better else "worse"
+            text = f"{label}: {c['cell']} is {verdict} than {c['reference']} ({stats})."
+        else:
+            verdict = "no difference detected"
+            text = (f"{label}: no difference detected ({stats}); an effect smaller than the MDE may exist, "
+                    "so this does not show that there is none.")
+        out.append({"metric": c["metric"], "label": label, "verdict": verdict, "text": text})
+    return out
 
 
 def write_powered_summary(out: str | Path, summary: dict) -> None:
