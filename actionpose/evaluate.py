@@ -100,8 +100,13 @@ def evaluate(run: str | Path, data: str | Path | None = None, *, flip: bool = Fa
              noise_sigma: float = 0.0, motions: list[Motion] | None = None, data_info: dict | None = None,
              write: bool = True, device: str = "cpu", seed: int = 0, max_sequences: int | None = None,
              progress=None, protocol: str = "actionpose", batch_size: int = 8,
-             out: str | Path | None = None, mlp_floor: str | Path | MLPFloor | None = "auto") -> EvalReport:
+             out: str | Path | None = None, mlp_floor: str | Path | MLPFloor | None = "auto",
+             recognition_contexts: tuple[int, ...] = (CONTEXT_FRAMES,)) -> EvalReport:
     """Evaluate `run` on the held-out split of `data` (default: the data the run was trained on).
+
+    recognition_contexts: segment lengths (frames) over which recognition is also scored when the run's
+    windows are shorter (`recognition_context`); `CONTEXT_FRAMES` gives `recognition["context"]`, and
+    every length lands in `recognition["by_context"]` (a length beyond a take scores the whole take).
 
     `progress(done, total)` (optional) is called after each sequence. The header records when the
     evaluation was made and which checkpoint (step, config hash, sha256) it evaluated; per-sequence
@@ -149,7 +154,9 @@ def evaluate(run: str | Path, data: str | Path | None = None, *, flip: bool = Fa
 
     preds, gts, valids, actions, seq_rows = [], [], [], [], []
     rec_scores, rec_targets = [], []
-    ctx_scores, ctx_targets = [], []  # recognition over CONTEXT_FRAMES-frame segments (short windows only)
+    # recognition over longer segments than the run's windows: frames -> (score rows, label weights)
+    contexts = sorted({int(c) for c in recognition_contexts if int(c) > cfg.model.maxlen})
+    ctx_rows: dict[int, tuple[list, list]] = {c: ([], []) for c in contexts}
     babel_embs, babel_cats = [], []  # BABEL-60/120 recognition (data.babel), one row per window
     sources = set()
     floor_predictors, floors_info = _floor_predictors(motions, cfg, data_info, mlp_floor, flip, where)
@@ -188,12 +195,12 @@ def evaluate(run: str | Path, data: str | Path | None = None, *, flip: bool = Fa
                     if w.sum() > 0:
                         rec_scores.append(lg)
                         rec_targets.append(w)
-                if cfg.model.maxlen < CONTEXT_FRAMES:
-                    for (s, e), lg in zip(*pool_window_scores(pred.windows, pred.logits, len(pred_mm))):
+                for c, (c_scores, c_targets) in ctx_rows.items():
+                    for (s, e), lg in zip(*pool_window_scores(pred.windows, pred.logits, len(pred_mm), c)):
                         w = vocab.weights(frame_vocab[s:e])
                         if w.sum() > 0:
-                            ctx_scores.append(lg)
-                            ctx_targets.append(w)
+                            c_scores.append(lg)
+                            c_targets.append(w)
     pred_all = np.concatenate(preds)
     gt_all = np.concatenate(gts)
     valid_all = np.concatenate(valids)
@@ -234,10 +241,15 @@ def evaluate(run: str | Path, data: str | Path | None = None, *, flip: bool = Fa
     if rec_scores:
         recognition = _recognition(np.stack(rec_scores), np.stack(rec_targets), vocab)
         recognition["windows"] = recognition.pop("clips")
-        if ctx_scores:
-            ctx = _recognition(np.stack(ctx_scores), np.stack(ctx_targets), vocab)
-            recognition["context"] = {"frames": CONTEXT_FRAMES, "segments": ctx.pop("clips"),
-                                      "pooling": POOLING.format(frames=CONTEXT_FRAMES), **ctx}
+        by_context = {}
+        for c, (c_scores, c_targets) in ctx_rows.items():
+            if c_scores:
+                r = _recognition(np.stack(c_scores), np.stack(c_targets), vocab)
+                by_context[str(c)] = {"frames": c, "segments": r.pop("clips"), "pooling": POOLING.format(frames=c), **r}
+        if str(CONTEXT_FRAMES) in by_context:
+            recognition["context"] = by_context[str(CONTEXT_FRAMES)]
+        if set(by_context) - {str(CONTEXT_FRAMES)}:
+            recognition["by_context"] = by_context
     if babel_embs and bundle.aligner is not None and bundle.aligner.cfg.mode == "text":
         recognition["babel"] = babel_recognition(bundle, cfg, np.concatenate(babel_embs), babel_cats)
     _warn_skipped(cameras_without_2d, where)

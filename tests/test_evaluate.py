@@ -217,3 +217,17 @@ def test_demo_evaluation_goes_to_a_user_folder(tmp_path, monkeypatch):
     saved["header"]["checkpoint_sha256"] = "0" * 64  # an evaluation of an older checkpoint
     eval_path("demo").write_text(json.dumps(saved))
     assert ap.eval_is_stale("demo") is True
+
+
+def test_recognition_over_several_context_lengths(small_runs):
+    """`recognition_contexts`: one block per length longer than the run's windows; a length beyond every
+    take scores each labelled view once, as a whole."""
+    _, ft = small_runs
+    rep = evaluate(ft, write=False, mlp_floor=None, max_sequences=6, recognition_contexts=(4, 27, 81, 10**6))
+    T = rep.header["frames_per_window"]
+    by = rep.recognition["by_context"]
+    assert sorted(int(k) for k in by) == sorted(c for c in (27, 81, 10**6) if c > T)  # 4 <= T: no pooling
+    assert rep.recognition["context"] == by["81"]
+    assert by[str(10**6)]["segments"] == len(rep.per_sequence)  # every bundled view is labelled
+    n = [by[k]["segments"] for k in sorted(by, key=int)]
+    assert n == sorted(n, reverse=True) and n[0] < rep.recognition["windows"]
