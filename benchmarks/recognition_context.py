@@ -6,7 +6,7 @@ For each run, on the bundled held-out takes (GT 2D, the 4 fixed virtual cameras,
 protocol), action top-1 over the 24 actions per window (the run's own T) and over segments of 27 and 81
 frames and the whole take (no bundled take is longer than 243 frames), through
 `evaluate(..., recognition_contexts=...)`: a segment's scores are the mean
-of its windows' logits, i.e. the score of its pooled motion embedding; nothing is retrained). Left/right
+of its windows' logits, i.e. the score of its pooled motion embedding; nothing is retrained. Left/right
 actions (wave-*, raise-up-*-hand, walk-turn-*) are listed apart: telling a left turn from a right one
 needs the turn, which a 9-frame (0.3 s) window rarely holds.
 

@@ -1,0 +1,79 @@
+"""The README's quick-start figures for the shipped runs are the shipped eval.json's, not hand-typed
+numbers that drift when the runs are re-shipped."""
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from actionpose.demo import DEMO_FINETUNE_STEPS, DEMO_PRETRAIN_STEPS
+from actionpose.train.runs import resolve_run
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _eval(run: str) -> dict:
+    return json.loads((resolve_run(run) / "eval.json").read_text())
+
+
+def _metric(ev: dict, name: str) -> float:
+    return next(r["value"] for r in ev["summary"] if r["metric"] == name)
+
+
+@pytest.fixture(scope="module")
+def quick_start() -> str:
+    text = (ROOT / "README.md").read_text()
+    start = text.index("`actionpose evaluate --run demo` (the shipped")
+    return " ".join(text[start:text.index("\n- ", start)].split())
+
+
+def test_quick_start_states_the_shipped_demos_errors_floors_and_recognition(quick_start):
+    ev = _eval("demo")
+    m = re.search(r"\*\*MPJPE ([\d.]+) mm, P-MPJPE ([\d.]+) mm\*\*", quick_start)
+    assert m, quick_start
+    assert float(m[1]) == round(_metric(ev, "MPJPE"), 1) and float(m[2]) == round(_metric(ev, "P-MPJPE"), 1)
+    assert f"{ev['header']['frames']:,} frames" in quick_start
+    floors = {f["predictor"]: f for f in ev["floors"]}
+    m = re.search(r"flat lift ([\d.]+), flat \+ mean depth ([\d.]+), MLP floor ([\d.]+) / ([\d.]+) mm", quick_start)
+    assert m, quick_start
+    assert [float(x) for x in m.groups()] == [round(floors["flat lift"]["mpjpe_mm"], 1),
+                                             round(floors["flat + mean depth"]["mpjpe_mm"], 1),
+                                             round(floors["MLP floor"]["mpjpe_mm"], 1),
+                                             round(floors["MLP floor"]["p_mpjpe_mm"], 1)]
+    # "beats all three" is only written when it does
+    assert all(_metric(ev, "MPJPE") < f["mpjpe_mm"] for f in ev["floors"] if f["note"] == "floor")
+    rec = ev["recognition"]
+    m = re.search(r"\*\*([\d.]+) % top-1\*\* over the 24 actions per 9-frame window .*?\*\*([\d.]+) %\*\* over "
+                  r"81-frame segments", quick_start)
+    assert m, quick_start
+    assert float(m[1]) == round(rec["content_top1_pct"], 1) and float(m[2]) == round(rec["context"]["content_top1_pct"], 1)
+
+
+def test_quick_start_states_the_pretraining_run_and_its_steps(quick_start):
+    ev = _eval("demo-pretrain")
+    m = re.search(r"`--run demo-pretrain` gives the pretraining run \(([\d.]+) mm, ([\d.]+) % per window, "
+                  r"([\d.]+) % over segments\)", quick_start)
+    assert m, quick_start
+    assert [float(x) for x in m.groups()] == [round(_metric(ev, "MPJPE"), 1),
+                                             round(ev["recognition"]["content_top1_pct"], 1),
+                                             round(ev["recognition"]["context"]["content_top1_pct"], 1)]
+    assert ev["header"]["step"] == DEMO_PRETRAIN_STEPS and _eval("demo")["header"]["step"] == DEMO_FINETUNE_STEPS
+
+
+def test_gradient_diagnostics_sentence_is_the_shipped_pretraining_logs():
+    """README "the recipe": each term's backbone gradient norm over the MPJPE term's (median of the
+    per-reading ratios) and its cosine to it (median), from the shipped demo-pretrain's metrics.jsonl."""
+    import numpy as np
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    m = re.search(r"In the shipped `demo-pretrain` \(medians over its (\d+) readings\): velocity ([\d.]+)×, "
+                  r"N-MPJPE ([\d.]+)× \(cosine (-?[\d.]+)\), alignment ([\d.]+)× the MPJPE gradient \(cosine "
+                  r"(−?-?[\d.]+)\)", readme)
+    assert m, "the gradient-diagnostics sentence is missing or reworded"
+    rows = [json.loads(line) for line in (resolve_run("demo-pretrain") / "metrics.jsonl").read_text().splitlines()]
+    g = [r for r in rows if "gnorm_mpjpe" in r]
+    ratio = lambda k: float(np.median([r[k] / r["gnorm_mpjpe"] for r in g]))  # noqa: E731
+    med = lambda k: float(np.median([r[k] for r in g]))  # noqa: E731
+    got = [float(x.replace("−", "-")) for x in m.groups()]
+    assert int(got[0]) == len(g)
+    assert got[1:] == [round(ratio("gnorm_velocity"), 2), round(ratio("gnorm_n_mpjpe"), 2), round(med("gcos_n_mpjpe"), 2),
+                       round(ratio("gnorm_align"), 2), round(med("gcos_align"), 2)]
