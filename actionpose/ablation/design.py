@@ -135,8 +135,9 @@ def tuning_design(design: PoweredDesign, pretrain_steps: int | None = None,
                   finetune_steps: int | None = None) -> PoweredDesign:
     """The design run on its tuning seeds, optionally at other step budgets: what a budget or method
     sweep runs before the reported comparison. Its seeds are the design's `tuning_seeds` and its own
-    tuning seeds are none, so a sweep folder can never hold a reported seed; its name and identity
-    differ from the design's (another budget is another computation), so neither folder accepts the other."""
+    tuning seeds are none, so a sweep never runs a reported seed. At other budgets its identity differs
+    (another computation: neither run folder accepts the other); at the design's own budgets it is the
+    same computation, and a reported run reads only the design's seeds, so tuning cells never enter it."""
     import dataclasses
     if not design.tuning_seeds:
         raise ValueError(f"{design.path}: field tuning_seeds is empty: a sweep needs seeds of its own")
