@@ -34,27 +34,26 @@ def _list(text: str | None, kind=str):
     return None if not text else [kind(x) for x in text.split(",") if x.strip()]
 
 
-def cmd_run(args) -> int:
-    from actionpose.ablation.design import load_design
+def _run(design, args, what: str) -> int:
     from actionpose.ablation.powered import run_design
-    design = load_design(args.design)
     summary = run_design(design, args.out, device=args.device, seeds=_list(args.seeds, int), cells=_list(args.cells),
                          log=lambda s: print(s, flush=True))
-    print(f"{summary['finished_cells']} finished cell(s); summary: {Path(args.out) / 'summary.md'}")
+    print(f"{summary['finished_cells']} finished {what}; summary: {Path(args.out) / 'summary.md'}")
     return 0
+
+
+def cmd_run(args) -> int:
+    from actionpose.ablation.design import load_design
+    return _run(load_design(args.design), args, "cell(s)")
 
 
 def cmd_tune(args) -> int:
     """The design on its tuning seeds at other step budgets: the sweep that picks the budget (e.g. the
     smallest that passes the gate) on seeds never reported."""
     from actionpose.ablation.design import load_design, tuning_design
-    from actionpose.ablation.powered import run_design
     design = tuning_design(load_design(args.design), args.pretrain_steps, args.finetune_steps)
-    summary = run_design(design, args.out, device=args.device, seeds=_list(args.seeds, int), cells=_list(args.cells),
-                         log=lambda s: print(s, flush=True))
-    print(f"{summary['finished_cells']} finished tuning cell(s) at {design.budgets.pretrain_steps} + "
-          f"{design.budgets.finetune_steps} steps; summary: {Path(args.out) / 'summary.md'}")
-    return 0
+    return _run(design, args, f"tuning cell(s) at {design.budgets.pretrain_steps} + "
+                              f"{design.budgets.finetune_steps} steps")
 
 
 def estimate(design, out: Path, steps: int, arm: str = "B") -> dict:

@@ -116,8 +116,7 @@ def recognition_metrics(recog: dict) -> None:
         cols[3].metric("label chance", f"{recog.get('chance_top1_pct', float('nan')):.1f} %")
     ctx = recog.get("context")
     if ctx:  # a lifter with short windows is also scored over fixed-length segments (recognition_context)
-        st.caption(f"Over {ctx['frames']}-frame segments ({ctx['segments']} segments; each scored by the mean of "
-                   f"its windows' logits, i.e. its pooled motion embedding): action top-1 "
+        st.caption(f"Over {ctx['frames']}-frame segments ({ctx['segments']}; {ctx['pooling']}): action top-1 "
                    f"{ctx['content_top1_pct']:.1f} %, label top-1 {ctx['top1_pct']:.1f} %. Each window above "
                    f"sees only the run's own window length.")
 
