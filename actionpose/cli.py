@@ -630,7 +630,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--finetune-steps", type=POSITIVE_INT, default=DEMO_FINETUNE_STEPS)
     p.add_argument("--window", type=_window_shape, default=(DEMO_MAXLEN, DEMO_BATCH), metavar="TxB",
                    help=f"frames per window x windows per step (default {DEMO_MAXLEN}x{DEMO_BATCH}, the recipe's)")
-    p.add_argument("--seed", type=int, default=0, help="training seed of both stages (the shipped runs: 0)")
+    p.add_argument("--seed", type=NONNEG_INT, default=0, help="training seed of both stages (the shipped runs: 0)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_demo)
     return ap

@@ -395,6 +395,8 @@ case("evaluate-missing-run", "evaluate", "--run does not exist",
      r"<tmp>/norun: no such run folder")(lambda d, e: ["evaluate", "--run", str(d / "norun")])
 case("evaluate-noise-negative", "evaluate", "--noise -1",
      r"argument --noise: expected a number >= 0, got -1")(lambda d, e: ["evaluate", "--run", "demo", "--noise", "-1"])
+case("demo-seed-negative", "demo", "--seed -1",
+     r"argument --seed: expected an integer >= 0, got -1")(lambda d, e: ["demo", "--out", str(d / "demo"), "--seed", "-1"])
 case("evaluate-meta-bad-json", "evaluate", "a checkpoint whose metadata is not JSON",
      r"<tmp>/run/checkpoint.safetensors: header field 'actionpose' is not valid JSON")(
     lambda d, e: ["evaluate", "--run", str(_bad_meta_run(e, d))])
