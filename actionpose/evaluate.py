@@ -239,12 +239,12 @@ def evaluate(run: str | Path, data: str | Path | None = None, *, flip: bool = Fa
 
     recognition = {}
     if rec_scores:
-        recognition = _recognition(np.stack(rec_scores), np.stack(rec_targets), vocab)
+        recognition = recognition_summary(np.stack(rec_scores), np.stack(rec_targets), vocab)
         recognition["windows"] = recognition.pop("clips")
         by_context = {}
         for c, (c_scores, c_targets) in ctx_rows.items():
             if c_scores:
-                r = _recognition(np.stack(c_scores), np.stack(c_targets), vocab)
+                r = recognition_summary(np.stack(c_scores), np.stack(c_targets), vocab)
                 by_context[str(c)] = {"frames": c, "segments": r.pop("clips"), "pooling": POOLING.format(frames=c), **r}
         if str(CONTEXT_FRAMES) in by_context:
             recognition["context"] = by_context[str(CONTEXT_FRAMES)]
@@ -282,7 +282,7 @@ def evaluate(run: str | Path, data: str | Path | None = None, *, flip: bool = Fa
     return report
 
 
-def _recognition(scores: np.ndarray, targets: np.ndarray, vocab) -> dict:
+def recognition_summary(scores: np.ndarray, targets: np.ndarray, vocab) -> dict:
     """Top-1 / top-5 of score rows `[N, L]` against label weights `[N, L]`: over the vocabulary's
     entries and at action (content) level, where the top sentence's action counts whatever its style."""
     t1 = M.topk_accuracy(scores, targets, 1, labels=vocab.keys)

@@ -21,6 +21,8 @@ import numpy as np
 from .data.windows import covering_windows
 
 CONTEXT_FRAMES = 81
+# A context longer than any take: each take (x view) is one segment, scored by all its windows.
+WHOLE_TAKE = 10**6
 POOLING = ("segments of {frames} frames (the windows of a T = {frames} lifter, half overlap); a segment's "
            "scores are the mean of its windows' logits = the pooled (mean unit) motion embedding's scores")
 

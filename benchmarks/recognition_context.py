@@ -20,14 +20,15 @@ from pathlib import Path
 
 from actionpose.data.prepare import bundled_data_dir
 from actionpose.evaluate import evaluate
+from actionpose.recognition_context import WHOLE_TAKE
 
-CONTEXTS = (27, 81, 10**6)  # 10**6 frames: longer than any take, so each take (x view) is one segment
+CONTEXTS = (27, 81, WHOLE_TAKE)
 LEFT_RIGHT = ("wave-left-hand", "wave-right-hand", "raise-up-left-hand", "raise-up-right-hand",
               "walk-turn-left", "walk-turn-right")
 
 
 def _label(frames: int) -> str:
-    return "whole take" if frames >= 10**6 else f"{frames} frames"
+    return "whole take" if frames >= WHOLE_TAKE else f"{frames} frames"
 
 
 def measure(run: str) -> dict:
