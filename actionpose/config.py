@@ -40,7 +40,10 @@ class ModelConfig:
     embed_hidden: int = 256  # motion-embedding MLP hidden width
     # How the motion-embedding head pools rep [B, T, J, D_rep]: "mean" over frames and joints (D_rep
     # features), or "joints": over frames only, the J joints' features concatenated (J*D_rep, the
-    # layout of MotionBERT's action head), which keeps which joint moved (left vs right hand).
+    # layout of MotionBERT's action head), which keeps which joint moved (left vs right hand), or
+    # "joints_delta": "joints" plus each joint's features' trend over the window (a centred ramp over
+    # frames), so the head sees which way a feature changes: a body yawing left from heading a to b and
+    # one yawing right from b to a pass through the same poses, so their means over frames agree (issue 21).
     embed_pool: str = "joints"
     # What the lifter reads as 2D: "root" subtracts each frame's pelvis (model.lifter.centre_input),
     # so the 3D no longer depends on where the person stands in the image (issue 21: with absolute
@@ -365,7 +368,7 @@ ANGLE_RANGE = Rule("a (low, high) pair of degrees with low <= high", lo=-360, hi
 FIELD_RULES: dict[str, Rule] = {
     "model.init": _choice("reference", "torch"),
     "model.attention": _choice("sdpa", "manual"),
-    "model.embed_pool": _choice("mean", "joints"),
+    "model.embed_pool": _choice("mean", "joints", "joints_delta"),
     "model.input_center": _choice("root_scale", "root", "none"),
     "model.mlp_ratio": POSITIVE,
     "noise.conf_scale": POSITIVE,

@@ -70,6 +70,33 @@ def test_joint_pooling_head_keeps_which_joint_moved():
         build_lifter(small_cfg(embed_pool="max"), text_dim=10)
 
 
+def test_trend_pooling_head_tells_a_motion_from_its_time_reversal():
+    """embed_pool="joints_delta": the joints' means and their trends over real frames (2*J*D_rep inputs);
+    `frame_trend` written out on a ramp; the reversed clip has the same mean and the opposite trend, so
+    only this head embeds it differently; padding frames change nothing."""
+    from actionpose.model.lifter import frame_trend
+    torch.manual_seed(0)
+    head = build_lifter(small_cfg(embed_hidden=16, embed_pool="joints_delta"), text_dim=10).eval().motion_head
+    assert head.fc1.in_features == 2 * 17 * 48
+    ramp = torch.arange(9.0)[None, :, None, None].expand(1, 9, 17, 48) * 0.5 + 3.0  # rises 0.5 per frame
+    c = torch.arange(9.0) - 4.0
+    torch.testing.assert_close(frame_trend(ramp), torch.full((1, 17, 48), 0.5 * float((c * c).sum() / c.abs().sum())))
+    torch.testing.assert_close(frame_trend(torch.full((1, 9, 17, 48), 2.0)), torch.zeros(1, 17, 48))
+    assert frame_trend(torch.randn(1, 1, 17, 48)).abs().max() == 0  # one frame: no trend
+    rep = torch.randn(2, 9, 17, 48)
+    rev = rep.flip(1)
+    torch.testing.assert_close(frame_trend(rev), -frame_trend(rep))
+    manual = torch.nn.functional.normalize(head.fc2(torch.nn.functional.gelu(head.fc1(
+        torch.cat([rep.mean(1).flatten(1), frame_trend(rep).flatten(1)], 1)))), dim=-1)
+    torch.testing.assert_close(head(rep), manual)
+    assert (head(rev) - head(rep)).abs().max() > 1e-3
+    joints = build_lifter(small_cfg(embed_hidden=16, embed_pool="joints"), text_dim=10).eval().motion_head
+    torch.testing.assert_close(joints(rev), joints(rep))
+    padded = torch.cat([rep, torch.full((2, 4, 17, 48), 7.0)], dim=1)
+    fv = torch.cat([torch.ones(2, 9), torch.zeros(2, 4)], dim=1)
+    torch.testing.assert_close(head(padded, fv), head(rep))
+
+
 def test_variable_length_and_maxlen_error():
     torch.manual_seed(0)
     model = DSTformer(**SMALL).eval()

@@ -52,24 +52,30 @@ class MotionEmbeddingHead(nn.Module):
 
     Mean over real frames (padding frames are excluded, so a padded clip embeds like the clip), and
     with `pool="mean"` over all joints too (`[B, D_rep]`), with `pool="joints"` not: the joints'
-    features are concatenated (`[B, J*D_rep]`). Masked joints are not excluded (the backbone has
-    already mixed information across tokens). Then Linear → GELU → Linear, then L2 normalisation —
+    features are concatenated (`[B, J*D_rep]`); with `pool="joints_delta"` each joint's trend over the
+    real frames is concatenated too (`[B, 2*J*D_rep]`, `frame_trend`: which way each feature changes,
+    which a mean over frames cannot say). Masked joints are not excluded (the backbone has already mixed
+    information across tokens). Then Linear → GELU → Linear, then L2 normalisation —
     in fp32 even under bf16 autocast (a unit vector compared by cosine to fixed text embeddings needs
     the precision).
     """
 
     def __init__(self, dim_rep: int, hidden: int, dim_text: int, pool: str = "mean", num_joints: int = 17):
         super().__init__()
-        if pool not in ("mean", "joints"):
-            raise ValueError(f"model.embed_pool = {pool!r}: expected 'mean' or 'joints'")
+        if pool not in ("mean", "joints", "joints_delta"):
+            raise ValueError(f"model.embed_pool = {pool!r}: expected 'mean', 'joints' or 'joints_delta'")
         self.pool = pool
-        self.fc1 = nn.Linear(dim_rep * (num_joints if pool == "joints" else 1), hidden)
+        width = {"mean": 1, "joints": num_joints, "joints_delta": 2 * num_joints}[pool]
+        self.fc1 = nn.Linear(dim_rep * width, hidden)
         self.fc2 = nn.Linear(hidden, dim_text)
 
     def forward(self, rep: torch.Tensor, frame_valid: torch.Tensor | None = None) -> torch.Tensor:
         """rep `[B, T, J, D_rep]`, frame_valid `[B, T]` (None = all real) → `[B, D_text]`."""
         with torch.autocast(rep.device.type, enabled=False):
             rep = rep.float()
+            if self.pool == "joints_delta":
+                return self._project(torch.cat([_frame_mean(rep, frame_valid).flatten(1),
+                                                frame_trend(rep, frame_valid).flatten(1)], dim=1))
             # the "mean" expressions are kept as they were so that earlier runs reproduce bit-exactly
             if frame_valid is None:
                 pooled = rep.mean(dim=(1, 2)) if self.pool == "mean" else rep.mean(dim=1).flatten(1)
@@ -77,7 +83,35 @@ class MotionEmbeddingHead(nn.Module):
                 w = frame_valid.to(rep.device, torch.float32)  # [B, T]
                 per_t = rep.mean(dim=2) if self.pool == "mean" else rep.flatten(2)  # [B, T, D_rep or J*D_rep]
                 pooled = (per_t * w[..., None]).sum(1) / w.sum(1, keepdim=True).clamp(min=1.0)
-            return F.normalize(self.fc2(F.gelu(self.fc1(pooled))), dim=-1)
+            return self._project(pooled)
+
+    def _project(self, pooled: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.fc2(F.gelu(self.fc1(pooled))), dim=-1)
+
+
+def _frame_weights(rep: torch.Tensor, frame_valid: torch.Tensor | None) -> torch.Tensor:
+    """`[B, T]` 1 for real frames, 0 for padding."""
+    if frame_valid is None:
+        return torch.ones(rep.shape[:2], dtype=torch.float32, device=rep.device)
+    return frame_valid.to(rep.device, torch.float32)
+
+
+def _frame_mean(rep: torch.Tensor, frame_valid: torch.Tensor | None) -> torch.Tensor:
+    """rep `[B, T, J, D]` -> `[B, J, D]`: the mean over real frames."""
+    w = _frame_weights(rep, frame_valid)
+    return (rep * w[..., None, None]).sum(1) / w.sum(1).clamp(min=1.0)[:, None, None]
+
+
+def frame_trend(rep: torch.Tensor, frame_valid: torch.Tensor | None = None) -> torch.Tensor:
+    """rep `[B, T, J, D]` -> `[B, J, D]`: each feature's trend over the real frames,
+    sum_t c_t rep_t / sum_t |c_t| with c_t = p_t - (n - 1) / 2 the centred position of real frame t
+    among the n real ones (a clip's real frames are its first n). A feature rising linearly by s per
+    frame gives s * sum c^2 / sum |c|; a constant one 0; the time reversal of a clip its negative;
+    one real frame 0."""
+    w = _frame_weights(rep, frame_valid)
+    n = w.sum(1, keepdim=True)
+    c = (torch.cumsum(w, 1) - 1.0 - (n - 1.0) / 2.0) * w  # [B, T], 0 on padding
+    return (rep * c[..., None, None]).sum(1) / c.abs().sum(1).clamp(min=1e-6)[:, None, None]
 
 
 class Lifter(nn.Module):
