@@ -77,3 +77,29 @@ def test_gradient_diagnostics_sentence_is_the_shipped_pretraining_logs():
     assert int(got[0]) == len(g)
     assert got[1:] == [round(ratio("gnorm_velocity"), 2), round(ratio("gnorm_n_mpjpe"), 2), round(med("gcos_n_mpjpe"), 2),
                        round(ratio("gnorm_align"), 2), round(med("gcos_align"), 2)]
+
+
+@pytest.mark.parametrize("table", ["recognition_floor/table.md", "turn_by_view/table.md"])
+def test_readme_holds_the_committed_recognition_tables(table):
+    """The recognition-floor and turn-by-camera tables in the README are the committed results' own."""
+    text = (ROOT / "README.md").read_text()
+    assert (ROOT / "benchmarks" / "results" / table).read_text() in text
+
+
+def test_recognition_floor_claims_follow_from_the_results():
+    """'demo beats the 2D floor by 15 points ... loses to it on walk-turn ... the 3D turns the right way'."""
+    res = json.loads((ROOT / "benchmarks/results/recognition_floor/floor.json").read_text())
+    assert res["run_checkpoint_sha256"] == _eval("demo")["header"]["checkpoint_sha256"]
+    floor2d = [f["scopes"] for f in res["floors"] if f["features"] == "2d"]
+    demo = {r["scope"]: r for r in res["run_rows"]}
+    top1_2d = sum(f["window (9 frames)"]["top1_pct"] for f in floor2d) / len(floor2d)
+    assert round(demo["window (9 frames)"]["top1_pct"] - top1_2d) == 15
+    for scope in ("window (9 frames)", "81 frames"):
+        right_2d = sum(f[scope]["per_action"]["walk-turn-right"] for f in floor2d) / len(floor2d)
+        assert demo[scope]["per_action"]["walk-turn-right"] < right_2d
+    turns = json.loads((ROOT / "benchmarks/results/turn_by_view/turn_by_view.json").read_text())
+    assert turns["checkpoint_sha256"] == res["run_checkpoint_sha256"]
+    assert all(r["turn_sign_right_pct"] == 100.0 and r["facing_agree_pct"] == 100.0 for r in turns["rows"])
+    wrong = {(r["truth"], r["view"]) for r in turns["rows"]
+             if r[f"called_{r['truth'].rsplit('-', 1)[1]}_pct"] < 50.0}
+    assert {v for _, v in wrong} == {1, 3}
