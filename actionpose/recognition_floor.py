@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from .config import RunConfig
-from .data.dataset import LiftingWindows, make_sample, sequence_views
+from .data.dataset import LiftingWindows
 from .data.motion import Motion
 from .data.windows import covering_windows
 from .recognition_context import pool_window_scores
@@ -163,12 +163,13 @@ def train_recognition_floor(train_motions: list[Motion], cfg: RunConfig, vocab: 
 def score_heldout(floor: RecognitionFloor, heldout: list[Motion], cfg: RunConfig,
                   contexts: tuple[int, ...] = ()) -> dict:
     """Score held-out takes as `evaluate` scores a lifter's recognition: each take's fixed views
-    (`sequence_views`, clean 2D), its covering windows of `floor.window_frames`, label weights per window
+    (evaluate's own `_view_samples`: clean 2D, masked joints at 0), its covering windows of `floor.window_frames`, label weights per window
     (and per segment of each `contexts` length, the mean of its windows' logits).
 
     Returns {"window": recognition summary, "<frames>": summary per context} (`evaluate.recognition_summary`).
     """
-    from .evaluate import recognition_summary  # L4 sibling; imported here so evaluate may import this module
+    # L4 sibling, imported here so evaluate may import this module; its views are the ones the run is scored on
+    from .evaluate import _view_samples, recognition_summary
 
     vocab, T = floor.vocab, floor.window_frames
     rows: dict[str, tuple[list, list]] = {"window": ([], [])}
@@ -178,11 +179,8 @@ def score_heldout(floor: RecognitionFloor, heldout: list[Motion], cfg: RunConfig
         wins = [(s, e) for s, e in covering_windows(m.num_frames, T) if e - s == T]
         if not wins:
             continue
-        for view, kp_cam in sequence_views(m, cfg):
-            sample = make_sample(m, view, kp_cam)
-            source = sample.x2d.copy() if floor.features == "2d" else sample.y3d
-            if floor.features == "2d":
-                source[source[..., 2] <= 0] = 0.0  # the lifter's masked-joint encoding
+        for _, _, _, sample, _ in _view_samples(m, cfg, 0.0, np.random.default_rng(0), []):
+            source = sample.x2d if floor.features == "2d" else sample.y3d  # x2d: masked joints already 0
             logits = floor.scores(np.stack([source[s:e] for s, e in wins]))
             for key, (scores, targets) in rows.items():
                 segs, seg_scores = (wins, logits) if key == "window" else \
