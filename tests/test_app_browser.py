@@ -85,6 +85,20 @@ def _viewer_caption(page, timeout_ms: int = 60_000) -> str:
     return cap.inner_text()
 
 
+def _wait_viewer_shows(page, seq: str, timeout_s: float = 60) -> str:
+    """The viewer caption once it names `seq`.
+
+    Streamlit streams a rerun top to bottom and keeps the previous run's elements until each is
+    replaced, so the tab bar can already say "Viewer" while the caption below is still the old clip's.
+    """
+    deadline = time.time() + timeout_s
+    cap = _viewer_caption(page)
+    while seq not in cap and time.time() < deadline:
+        time.sleep(0.3)
+        cap = _viewer_caption(page)
+    return cap
+
+
 def _viewer(page):
     """The 3D viewer: a plotly chart in the camera-keeping component's iframe (app/explorer/camera_chart)."""
     return page.frame_locator("iframe[title$='camera_chart']").first
@@ -157,7 +171,7 @@ def test_projector_click_opens_the_clip_in_the_viewer(page, tmp_path):
     assert "truth:" in hover and "top-1:" in hover and "cos" in hover
     page.mouse.click(x, y)
     _wait_tab(page, "Viewer")
-    assert seq in _viewer_caption(page)
+    assert seq in _wait_viewer_shows(page, seq)
 
 
 def test_text_query_gallery_opens_a_match(page, tmp_path):
@@ -180,7 +194,7 @@ def test_text_query_gallery_opens_a_match(page, tmp_path):
     seq = page.locator("[data-testid='stMarkdownContainer'] strong", has_text="_").first.inner_text().strip()
     opens.first.click()
     _wait_tab(page, "Viewer")
-    assert seq in _viewer_caption(page)
+    assert seq in _wait_viewer_shows(page, seq)
 
 
 def test_evaluate_now_shows_its_checkpoint(page, tmp_path):
