@@ -42,6 +42,12 @@ def test_pretrain_writes_a_complete_run_folder(tmp_path):
     assert val and "top1" in val[-1] and val[-1]["mpjpe_mm"] > 0
     meta = json.loads((run / "checkpoint.json").read_text())
     assert meta["step"] == 8 and meta["vocab"] and len(meta["sentences"]) == len(meta["vocab"])
+    # resuming the finished run (as `actionpose demo` does when re-run) reports its last validation and
+    # logs nothing new: before, every re-run appended another copy of the step-8 validation
+    log = (run / "metrics.jsonl").read_text()
+    again = api.pretrain("tiny", "actionpose", run, overrides=SMALL, progress=False, resume=True)
+    assert (run / "metrics.jsonl").read_text() == log
+    assert again.step == 8 and again.last_val == val[-1]
 
 
 def test_refuses_to_overwrite_or_resume_with_another_config(tmp_path):

@@ -40,7 +40,8 @@ from .checkpoint import (
 )
 from .data import batch_indices, data_fingerprint, load_data, make_train_loader
 from .model_io import ModelBundle, build_bundle, build_teacher, bundle_tensors
-from .runs import append_metrics, has_checkpoint, init_run_dir, load_run_config, resolve_run, truncate_metrics
+from .runs import (append_metrics, has_checkpoint, init_run_dir, load_run_config, read_metrics, resolve_run,
+                   truncate_metrics)
 from .steps import evaluate_windows, padding_mask
 
 
@@ -377,7 +378,11 @@ def _train(cfg, run_dir, resume, init_from, motions, progress, info, device) -> 
                    dynamic_ncols=True)
 
     step = start_step
-    last_val = None
+    # A resumed run's validation at its checkpoint step was logged before that checkpoint was written (the
+    # loop validates, then saves), so it describes these weights: re-running a finished run must not log
+    # it again.
+    last_val = next((r for r in reversed(read_metrics(run_dir)) if r.get("split") == "val"
+                     and r.get("step") == start_step), None) if start_step else None
     stopped_by = "max_steps"
     last_saved = start_step
     t_log = time.time()
