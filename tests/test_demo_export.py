@@ -4,33 +4,45 @@ import torch
 from safetensors import safe_open
 
 from actionpose.demo import export_run
-from actionpose.train.checkpoint import load_checkpoint
+from actionpose.train.checkpoint import ROW_SCALE_SUFFIX, dequantize_rows, load_checkpoint, quantize_rows
 from actionpose.train.model_io import load_bundle
 
 
 def test_export_stores_half_weights_and_loads_float32(small_runs, tmp_path):
     _, ft = small_runs
-    dest = export_run(ft, tmp_path / "demo", "demo", started_from="demo-pretrain")
+    # int8_min_numel: the small test model's head is below the shipped threshold; lower it to reach that path
+    dest = export_run(ft, tmp_path / "demo", "demo", started_from="demo-pretrain", int8_min_numel=15_000)
     with safe_open(str(dest / "checkpoint.safetensors"), framework="pt") as f:
         dtypes = {k: f.get_slice(k).get_dtype() for k in f.keys()}
         sizes = {k: int(np.prod(f.get_slice(k).get_shape())) for k in f.keys()}
     assert not any(k.startswith("optim.") for k in dtypes)
-    big = [k for k in dtypes if sizes[k] >= 1024]
+    int8 = [k for k in dtypes if dtypes[k] == "I8"]
+    # the matrices past 15,000 elements here (the embedding head's first layer, the label texts) as int8
+    # rows + float32 row scales
+    assert int8 == ["lifter.motion_head.fc1.weight", "text_emb"], {k: sizes[k] for k in dtypes if sizes[k] >= 15_000}
+    assert dtypes[int8[0] + ROW_SCALE_SUFFIX] == "F32"
+    big = [k for k in dtypes if sizes[k] >= 1024 and k not in int8]
     assert big and all(dtypes[k] == "F16" for k in big), {k: dtypes[k] for k in big}
     # scalars (the learned temperature) keep float32
     assert all(dtypes[k] == "F32" for k in dtypes if sizes[k] < 1024 and dtypes[k].startswith("F"))
     tensors, meta = load_checkpoint(dest)
     assert meta["stored_dtype"] == "float16" and meta["started_from"]["run"] == "demo-pretrain"
+    assert meta["int8_rows"] == int8 and not any(k.endswith(ROW_SCALE_SUFFIX) for k in tensors)
     assert all(v.dtype == torch.float32 for v in tensors.values() if v.is_floating_point())
+    assert tensors[int8[0]].dtype == torch.float32
     # The exported model computes what the training run computes, up to float16 rounding of the weights.
     src, _, _ = load_bundle(ft)
     half, _, _ = load_bundle(dest)
     x = torch.randn(2, 27, 17, 3) * 0.2
     x[..., 2] = 1.0
     with torch.no_grad():
-        a, b = src.net(x)["y3d"], half.net(x)["y3d"]
+        out_a, out_b = src.net(x), half.net(x)
+    a, b = out_a["y3d"], out_b["y3d"]
     assert torch.allclose(a, b, atol=5e-3), float((a - b).abs().max())
     assert not torch.equal(a, b)  # the rounding is real: this test would notice a float32 export
+    # the motion embedding through the int8 head points where the float32 one does
+    cos = torch.nn.functional.cosine_similarity(out_a["motion_emb"], out_b["motion_emb"], dim=-1)
+    assert (cos > 0.999).all(), cos
 
 
 def test_half_embeddings_load_as_float32_and_match_what_extraction_returned(tmp_path):
@@ -49,3 +61,22 @@ def test_half_embeddings_load_as_float32_and_match_what_extraction_returned(tmp_
     np.testing.assert_array_equal(back_half.text, es.text.astype(np.float16).astype(np.float32))
     assert not np.array_equal(back_half.motion, es.motion)  # the rounding is real
     assert half.stat().st_size < 0.6 * full.stat().st_size
+
+
+def test_int8_rows_round_each_row_to_its_own_scale():
+    """quantize_rows: q * scale is within half a step of every weight, each row's largest weight maps to
+    +-127 (a row of tiny weights keeps its precision), and dequantize_rows restores float32 and refuses a
+    scale without its matrix in one line."""
+    import pytest
+    g = torch.Generator().manual_seed(0)
+    w = torch.randn(4, 50, generator=g) * torch.tensor([[1.0], [1e-3], [10.0], [0.2]])
+    q, scale = quantize_rows(w)
+    assert q.dtype == torch.int8 and scale.shape == (4, 1)
+    assert (q.abs().amax(dim=1) == 127).all()
+    back = dequantize_rows({"m": q, "m" + ROW_SCALE_SUFFIX: scale})["m"]
+    assert back.dtype == torch.float32
+    assert ((back - w).abs() <= scale / 2 + 1e-12).all()
+    assert (back - w).abs()[1].max() < 2e-5  # the 1e-3 row is not rounded on the 10.0 row's grid
+    assert not torch.equal(back, w)
+    with pytest.raises(ValueError, match="m.int8_row_scale"):
+        dequantize_rows({"m" + ROW_SCALE_SUFFIX: scale}, "x.safetensors")

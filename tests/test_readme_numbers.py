@@ -87,19 +87,33 @@ def test_readme_holds_the_committed_recognition_tables(table):
 
 
 def test_recognition_floor_claims_follow_from_the_results():
-    """'demo beats the 2D floor by 15 points ... loses to it on walk-turn ... the 3D turns the right way'."""
+    """'demo beats the 2D floor by 15 points ... per window it loses on both turns, over 81 frames it ties
+    the left turn and beats the right, over whole takes it loses the left ... the 3D turns the right way
+    ... views 0 and 2 name every turn right, views 1 and 3 miss'."""
     res = json.loads((ROOT / "benchmarks/results/recognition_floor/floor.json").read_text())
     assert res["run_checkpoint_sha256"] == _eval("demo")["header"]["checkpoint_sha256"]
     floor2d = [f["scopes"] for f in res["floors"] if f["features"] == "2d"]
     demo = {r["scope"]: r for r in res["run_rows"]}
     top1_2d = sum(f["window (9 frames)"]["top1_pct"] for f in floor2d) / len(floor2d)
     assert round(demo["window (9 frames)"]["top1_pct"] - top1_2d) == 15
-    for scope in ("window (9 frames)", "81 frames"):
-        right_2d = sum(f[scope]["per_action"]["walk-turn-right"] for f in floor2d) / len(floor2d)
-        assert demo[scope]["per_action"]["walk-turn-right"] < right_2d
+
+    def turn(scope: str, side: str) -> tuple[int, int]:
+        """(demo, mean 2D floor) top-1 % of walk-turn-`side` over `scope`, as the README rounds them."""
+        act = f"walk-turn-{side}"
+        return (round(demo[scope]["per_action"][act]),
+                round(sum(f[scope]["per_action"][act] for f in floor2d) / len(floor2d)))
+    for side in ("left", "right"):
+        d, f = turn("window (9 frames)", side)
+        assert d < f
+    d, f = turn("81 frames", "left")
+    assert d == f
+    d, f = turn("81 frames", "right")
+    assert d > f
+    d, f = turn("whole take", "left")
+    assert d < f
     turns = json.loads((ROOT / "benchmarks/results/turn_by_view/turn_by_view.json").read_text())
     assert turns["checkpoint_sha256"] == res["run_checkpoint_sha256"]
     assert all(r["turn_sign_right_pct"] == 100.0 and r["facing_agree_pct"] == 100.0 for r in turns["rows"])
-    wrong = {(r["truth"], r["view"]) for r in turns["rows"]
-             if r[f"called_{r['truth'].rsplit('-', 1)[1]}_pct"] < 50.0}
-    assert {v for _, v in wrong} == {1, 3}
+    truth_called = {(r["truth"], r["view"]): r[f"called_{r['truth'].rsplit('-', 1)[1]}_pct"] for r in turns["rows"]}
+    assert {v for (_, v), pct in truth_called.items() if pct < 100.0} == {1, 3}
+    assert all(pct <= 50.0 for (_, v), pct in truth_called.items() if v in (1, 3))

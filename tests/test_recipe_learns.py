@@ -336,6 +336,8 @@ def test_demo_window_shape_reaches_both_stages_configs():
         default = make_config("tiny", overrides=demo_overrides(stage, 10))
         assert (default.model.maxlen, default.data.batch_size) == (DEMO_MAXLEN, DEMO_BATCH)
         assert default.data.stride == DEMO_MAXLEN // 3
+        # the trend-pooling embedding head (walk-turn left / right), in both stages' configs
+        assert cfg.model.embed_pool == default.model.embed_pool == "joints_delta"
 
 
 def test_demo_command_takes_a_window_shape_and_a_seed(capsys):

@@ -125,9 +125,37 @@ def load_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
     except (SafetensorError, OSError, ValueError) as e:
         raise ValueError(f"{path}: truncated or corrupt safetensors file ({str(e).splitlines()[0]})") from None
     check_finite(tensors, str(path))
+    tensors = dequantize_rows(tensors, str(path))
     # Shipped runs store their weights in half precision (package size); every computation is float32.
     tensors = {k: (v.float() if v.dtype in (torch.float16, torch.bfloat16) else v) for k, v in tensors.items()}
     return tensors, meta
+
+
+# A shipped matrix stored as int8 rows carries its per-row scales under this suffix (float32 [R, 1]).
+ROW_SCALE_SUFFIX = ".int8_row_scale"
+
+
+def quantize_rows(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """`w [R, C]` float -> (`q` int8 `[R, C]`, `scale` float32 `[R, 1]`) with `w ≈ q * scale`: symmetric,
+    one scale per row (its largest magnitude maps to 127), so a row of small weights keeps its precision."""
+    w = w.detach().float()
+    scale = w.abs().amax(dim=1, keepdim=True).clamp_min(torch.finfo(torch.float32).tiny) / 127.0
+    return torch.round(w / scale).clamp(-127, 127).to(torch.int8), scale
+
+
+def dequantize_rows(tensors: dict[str, torch.Tensor], where: str = "checkpoint") -> dict[str, torch.Tensor]:
+    """Replace every int8 matrix that has a `ROW_SCALE_SUFFIX` partner by `q * scale` (float32)."""
+    scales = [k for k in tensors if k.endswith(ROW_SCALE_SUFFIX)]
+    if not scales:
+        return tensors
+    out = dict(tensors)
+    for key in scales:
+        name = key[: -len(ROW_SCALE_SUFFIX)]
+        q, scale = out.get(name), out.pop(key)
+        if q is None or q.dtype != torch.int8 or q.ndim != 2 or tuple(scale.shape) != (q.shape[0], 1):
+            raise ValueError(f"{where}: tensor {key!r} expects an int8 matrix {name!r} with one scale per row")
+        out[name] = q.float() * scale.float()
+    return out
 
 
 def prefixed(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
