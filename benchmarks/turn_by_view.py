@@ -13,6 +13,9 @@ walk-turn take (bundled, split val) and each of the 4 fixed virtual cameras, wit
 - **3D turns right**: the share of takes whose lifted 3D turns the same way as the ground truth over the
   take (sign of the net change of the forward vector's heading about the camera's vertical axis), and the
   mean net turn in degrees, true and lifted;
+- **lifted 3D turns the right way per window / segment**: the share of consecutive 9-frame windows and
+  81-frame segments over which the lifted body's heading changes the way the true turn goes: what the
+  model's own 3D could tell its embedding head;
 - **MPJPE** (mm, the take's frames).
 Writes `turn_by_view.json` and `table.md`.
 """
@@ -65,6 +68,16 @@ def net_turn_deg(y3d: np.ndarray) -> float:
     return float(np.degrees(heading[-1] - heading[0]))
 
 
+def span_turn_signs(y3d: np.ndarray, span: int) -> np.ndarray:
+    """`[N, 17, 3]` camera-frame 3D -> `[N // span]` the sign of the heading change (as `net_turn_deg`,
+    heading unwrapped over the whole sequence) over each consecutive `span` frames (-1: to the body's
+    left); a trailing part shorter than `span` is left out."""
+    fwd = forward(y3d)
+    heading = np.unwrap(np.arctan2(fwd[:, 0], fwd[:, 2]))
+    n = len(heading) // span
+    return np.sign(heading[span - 1:n * span:span] - heading[0:n * span:span])
+
+
 def measure(run: str) -> dict:
     torch.set_num_threads(1)
     bundle, cfg, meta = load_bundle(run)
@@ -74,7 +87,7 @@ def measure(run: str) -> dict:
     T = cfg.model.maxlen
     acc: dict = defaultdict(lambda: defaultdict(lambda: {"segments": 0, "left": 0, "right": 0, "facing_n": 0,
                                                          "facing_agree": 0, "err_sum": 0.0, "frames": 0,
-                                                         "turns": []}))
+                                                         "turns": [], "spans": defaultdict(lambda: [0, 0])}))
     for m in held:
         truth = m.meta["content"]
         for vi, (view, kp_cam) in enumerate(sequence_views(m, cfg)):
@@ -91,6 +104,12 @@ def measure(run: str) -> dict:
             a["facing_n"] += int(clear.sum())
             a["facing_agree"] += int((np.sign(f_true[clear]) == np.sign(f_pred[clear])).sum())
             a["turns"].append((net_turn_deg(s.y3d), net_turn_deg(pred.y3d)))
+            # Could the lift itself name the turn over a window / a segment? (the head's job, read off the 3D)
+            want = -1.0 if truth == "walk-turn-left" else 1.0
+            for span in (T, CONTEXT_FRAMES):
+                signs = span_turn_signs(pred.y3d, span)
+                a["spans"][span][0] += int((signs == want).sum())
+                a["spans"][span][1] += len(signs)
             err = np.linalg.norm((pred.y3d - s.y3d) * s.mm_per_unit[:, None, None], axis=-1)
             a["err_sum"] += float(err.mean(axis=1).sum())
             a["frames"] += len(err)
@@ -107,6 +126,8 @@ def measure(run: str) -> dict:
                          "turn_sign_right_pct": 100.0 * float(np.mean([np.sign(t) == np.sign(p) for t, p in a["turns"]])),
                          "true_turn_deg": float(np.mean([t for t, _ in a["turns"]])),
                          "lifted_turn_deg": float(np.mean([p for _, p in a["turns"]])),
+                         "span_sign_right_pct": {str(k): 100.0 * v[0] / max(v[1], 1) for k, v in sorted(a["spans"].items())},
+                         "span_counts": {str(k): v[1] for k, v in sorted(a["spans"].items())},
                          "mpjpe_mm": a["err_sum"] / a["frames"]})
     return {"run": run, "step": meta.get("step"), "checkpoint_sha256": checkpoint_sha256(resolve_run(run)),
             "frames_per_window": T, "context_frames": CONTEXT_FRAMES, "clear_cos": CLEAR_COS, "rows": rows}
@@ -114,13 +135,16 @@ def measure(run: str) -> dict:
 
 def table(res: dict) -> str:
     head = ["true action", "view", "takes", "81-frame segments", "called left", "called right", "called other",
-            "facing agrees (frames)", "3D turns the right way", "net turn true / lifted (deg)", "MPJPE (mm)"]
+            "facing agrees (frames)", "3D turns the right way", "net turn true / lifted (deg)",
+            f"lifted 3D turns the right way per {res['frames_per_window']} / {res['context_frames']} frames", "MPJPE (mm)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in res["rows"]:
         lines.append(f"| {r['truth']} | {r['view']} | {r['takes']} | {r['segments']} | {r['called_left_pct']:.0f} % | "
                      f"{r['called_right_pct']:.0f} % | {r['called_other_pct']:.0f} % | "
                      f"{r['facing_agree_pct']:.0f} % ({r['facing_frames']:,}) | {r['turn_sign_right_pct']:.0f} % | "
-                     f"{r['true_turn_deg']:+.0f} / {r['lifted_turn_deg']:+.0f} | {r['mpjpe_mm']:.1f} |")
+                     f"{r['true_turn_deg']:+.0f} / {r['lifted_turn_deg']:+.0f} | "
+                     f"{r['span_sign_right_pct'][str(res['frames_per_window'])]:.0f} / "
+                     f"{r['span_sign_right_pct'][str(res['context_frames'])]:.0f} % | {r['mpjpe_mm']:.1f} |")
     return "\n".join(lines) + "\n"
 
 

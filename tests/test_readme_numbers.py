@@ -117,3 +117,8 @@ def test_recognition_floor_claims_follow_from_the_results():
     truth_called = {(r["truth"], r["view"]): r[f"called_{r['truth'].rsplit('-', 1)[1]}_pct"] for r in turns["rows"]}
     assert {v for (_, v), pct in truth_called.items() if pct < 100.0} == {1, 3}
     assert all(pct <= 50.0 for (_, v), pct in truth_called.items() if v in (1, 3))
+    # "the sign of the lifted body's heading change names the turn over every 81-frame segment in every view
+    # ... and over 65-81 % of 9-frame windows"
+    assert all(r["span_sign_right_pct"]["81"] == 100.0 for r in turns["rows"])
+    per_window = [round(r["span_sign_right_pct"]["9"]) for r in turns["rows"]]
+    assert (min(per_window), max(per_window)) == (65, 81)

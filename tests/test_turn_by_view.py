@@ -39,6 +39,16 @@ def test_net_turn_is_signed_by_the_bodys_left_and_survives_wrapping(start):
     assert tbv.net_turn_deg(_body_facing(left_turn[::-1])) == pytest.approx(120.0)
 
 
+def test_span_turn_signs_follow_each_spans_heading_change():
+    """Turn left for 20 frames, then right for 20: per 10 frames -1, -1, +1, +1; per 20 frames -1, +1 and
+    a trailing 5-frame part left out; across the +-180 degree seam the unwrapped heading keeps the sign."""
+    heading = np.concatenate([np.linspace(0.0, -60.0, 20), np.linspace(-57.0, 0.0, 20), [0.0] * 5])
+    assert tbv.span_turn_signs(_body_facing(heading), 10).tolist() == [-1, -1, 1, 1]
+    assert tbv.span_turn_signs(_body_facing(heading), 20).tolist() == [-1, 1]
+    seam = np.linspace(170.0, 200.0, 10)  # a right turn through 180 deg
+    assert tbv.span_turn_signs(_body_facing(seam), 10).tolist() == [1]
+
+
 def test_committed_table_is_generated_from_its_json():
     out = ROOT / "benchmarks" / "results" / "turn_by_view"
     res = json.loads((out / "turn_by_view.json").read_text())
