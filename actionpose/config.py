@@ -43,7 +43,10 @@ class ModelConfig:
     # layout of MotionBERT's action head), which keeps which joint moved (left vs right hand), or
     # "joints_delta": "joints" plus each joint's features' trend over the window (a centred ramp over
     # frames), so the head sees which way a feature changes: a body yawing left from heading a to b and
-    # one yawing right from b to a pass through the same poses, so their means over frames agree (issue 21).
+    # one yawing right from b to a pass through the same poses, so their means over frames agree (issue 21),
+    # or "joints_delta_heading": that plus the lifted 3D's own heading change and facing
+    # (model.lifter.heading_features; the lifted body turns the right way where the features-only head
+    # misnames the turn, benchmarks/turn_by_view.py).
     embed_pool: str = "joints"
     # What the lifter reads as 2D: "root" subtracts each frame's pelvis (model.lifter.centre_input),
     # so the 3D no longer depends on where the person stands in the image (issue 21: with absolute
@@ -368,7 +371,7 @@ ANGLE_RANGE = Rule("a (low, high) pair of degrees with low <= high", lo=-360, hi
 FIELD_RULES: dict[str, Rule] = {
     "model.init": _choice("reference", "torch"),
     "model.attention": _choice("sdpa", "manual"),
-    "model.embed_pool": _choice("mean", "joints", "joints_delta"),
+    "model.embed_pool": _choice("mean", "joints", "joints_delta", "joints_delta_heading"),
     "model.input_center": _choice("root_scale", "root", "none"),
     "model.mlp_ratio": POSITIVE,
     "noise.conf_scale": POSITIVE,

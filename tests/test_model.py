@@ -97,6 +97,63 @@ def test_trend_pooling_head_tells_a_motion_from_its_time_reversal():
     torch.testing.assert_close(head(padded, fv), head(rep))
 
 
+def _body_turning(heading_deg: list[float] | torch.Tensor) -> torch.Tensor:
+    """`[1, T, 17, 3]` a body (pelvis at 0, hips, thorax placed; other joints at the pelvis) whose forward
+    direction is (sin h, 0, cos h) in camera coordinates (x right, y down, z forward)."""
+    h = torch.deg2rad(torch.as_tensor(heading_deg, dtype=torch.float32))
+    left = torch.stack([-torch.cos(h), torch.zeros_like(h), torch.sin(h)], dim=1)  # the body's left
+    y = torch.zeros(len(h), 17, 3)
+    y[:, 4], y[:, 1] = 0.1 * left, -0.1 * left  # l_hip, r_hip
+    y[:, 8] = torch.tensor([0.0, -0.5, 0.0])  # thorax above the pelvis (y down)
+    return y[None]
+
+
+def test_heading_features_read_the_turn_off_the_3d():
+    """heading_features: net turn (a left turn is negative), its trend, sin / cos of the mean heading;
+    across the +-180 degree seam the turn stays 30 degrees, not -330; padding frames change nothing; the
+    time reversal turns the other way."""
+    import math
+    from actionpose.model.lifter import body_heading, heading_features
+    left = _body_turning(torch.linspace(10.0, -50.0, 9))
+    torch.testing.assert_close(body_heading(left)[0, [0, -1]], torch.deg2rad(torch.tensor([10.0, -50.0])))
+    f = heading_features(left)
+    assert f.shape == (1, 4)
+    assert f[0, 0].item() == pytest.approx(math.radians(-60.0), abs=1e-5)
+    assert f[0, 1].item() < 0
+    hs = torch.deg2rad(torch.linspace(10.0, -50.0, 9))
+    torch.testing.assert_close(f[0, 2:], torch.stack([hs.sin().mean(), hs.cos().mean()]))  # facing
+    torch.testing.assert_close(heading_features(left.flip(1))[:, :2], -f[:, :2])
+    seam = heading_features(_body_turning(torch.linspace(165.0, 195.0, 9)))
+    assert seam[0, 0].item() == pytest.approx(math.radians(30.0), abs=1e-5)
+    padded = torch.cat([left, torch.randn(1, 4, 17, 3)], dim=1)
+    fv = torch.cat([torch.ones(1, 9), torch.zeros(1, 4)], dim=1)
+    torch.testing.assert_close(heading_features(padded, fv), f)
+    assert heading_features(left[:, :1])[0, :2].abs().max() == 0  # one frame: no turn
+
+
+def test_heading_head_embeds_a_left_and_a_right_turn_apart_and_trains_the_head_only():
+    """embed_pool="joints_delta_heading": the same backbone features with the 3D turning left or right
+    embed differently (the features-only trend head cannot: it never sees the 3D); no gradient reaches
+    the 3D through the head; the head refuses to run without the 3D; a lifter with it runs end to end."""
+    torch.manual_seed(0)
+    lifter = build_lifter(small_cfg(embed_hidden=16, embed_pool="joints_delta_heading"), text_dim=10).eval()
+    head = lifter.motion_head
+    assert head.needs_3d and head.fc1.in_features == 2 * 17 * 48 and head.heading.in_features == 4
+    rep = torch.randn(1, 9, 17, 48)
+    y_left = _body_turning(torch.linspace(0.0, -60.0, 9)).requires_grad_(True)
+    y_right = _body_turning(torch.linspace(-60.0, 0.0, 9))
+    e_left, e_right = head(rep, None, y_left), head(rep, None, y_right)
+    assert (e_left - e_right).abs().max() > 1e-4
+    torch.testing.assert_close(e_left.norm(dim=-1), torch.ones(1))
+    e_left.sum().backward()
+    assert y_left.grad is None
+    with pytest.raises(ValueError, match="pass y3d"):
+        head(rep)
+    out = lifter(torch.randn(2, 9, 17, 3))
+    assert out["motion_emb"].shape == (2, 10) and not build_lifter(
+        small_cfg(embed_hidden=16, embed_pool="joints_delta"), text_dim=10).motion_head.needs_3d
+
+
 def test_variable_length_and_maxlen_error():
     torch.manual_seed(0)
     model = DSTformer(**SMALL).eval()

@@ -13,8 +13,10 @@ from .dstformer import DSTformer, dstformer_from_config
 
 BACKBONE_PREFIX = "backbone."
 
-# H36M-17 indices (skeleton.H36M17_NAMES): pelvis, right hip, left hip.
-_PELVIS, _RHIP, _LHIP = 0, 1, 4
+# H36M-17 indices (skeleton.H36M17_NAMES): pelvis, right hip, left hip, thorax.
+_PELVIS, _RHIP, _LHIP, _THORAX = 0, 1, 4, 8
+# The heading features of `embed_pool="joints_delta_heading"` (`heading_features`).
+HEADING_FEATURES = 4
 
 
 def centre_input(x2d: torch.Tensor) -> torch.Tensor:
@@ -54,7 +56,9 @@ class MotionEmbeddingHead(nn.Module):
     with `pool="mean"` over all joints too (`[B, D_rep]`), with `pool="joints"` not: the joints'
     features are concatenated (`[B, J*D_rep]`); with `pool="joints_delta"` each joint's trend over the
     real frames is concatenated too (`[B, 2*J*D_rep]`, `frame_trend`: which way each feature changes,
-    which a mean over frames cannot say). Masked joints are not excluded (the backbone has already mixed
+    which a mean over frames cannot say); `pool="joints_delta_heading"` adds, through its own Linear into
+    the hidden layer, `heading_features` of the lifter's own 3D (gradient stopped): which way the lifted
+    body turns, read off the geometry instead of learnt from features. Masked joints are not excluded (the backbone has already mixed
     information across tokens). Then Linear → GELU → Linear, then L2 normalisation —
     in fp32 even under bf16 autocast (a unit vector compared by cosine to fixed text embeddings needs
     the precision).
@@ -62,20 +66,37 @@ class MotionEmbeddingHead(nn.Module):
 
     def __init__(self, dim_rep: int, hidden: int, dim_text: int, pool: str = "mean", num_joints: int = 17):
         super().__init__()
-        if pool not in ("mean", "joints", "joints_delta"):
-            raise ValueError(f"model.embed_pool = {pool!r}: expected 'mean', 'joints' or 'joints_delta'")
+        if pool not in EMBED_POOLS:
+            raise ValueError(f"model.embed_pool = {pool!r}: expected one of {', '.join(EMBED_POOLS)}")
         self.pool = pool
-        width = {"mean": 1, "joints": num_joints, "joints_delta": 2 * num_joints}[pool]
+        width = {"mean": 1, "joints": num_joints, "joints_delta": 2 * num_joints,
+                 "joints_delta_heading": 2 * num_joints}[pool]
         self.fc1 = nn.Linear(dim_rep * width, hidden)
         self.fc2 = nn.Linear(hidden, dim_text)
+        # Its own layer rather than 4 more columns of fc1, so the 4 geometric inputs are not drowned at
+        # initialisation among fc1's 2*J*D_rep feature inputs.
+        self.heading = nn.Linear(HEADING_FEATURES, hidden) if pool == "joints_delta_heading" else None
 
-    def forward(self, rep: torch.Tensor, frame_valid: torch.Tensor | None = None) -> torch.Tensor:
-        """rep `[B, T, J, D_rep]`, frame_valid `[B, T]` (None = all real) → `[B, D_text]`."""
+    @property
+    def needs_3d(self) -> bool:
+        """Whether `forward` reads the lifter's 3D (`y3d`)."""
+        return self.heading is not None
+
+    def forward(self, rep: torch.Tensor, frame_valid: torch.Tensor | None = None,
+                y3d: torch.Tensor | None = None) -> torch.Tensor:
+        """rep `[B, T, J, D_rep]`, frame_valid `[B, T]` (None = all real), y3d `[B, T, 17, 3]` (the
+        lifter's camera-frame 3D; only `joints_delta_heading` reads it) → `[B, D_text]`."""
         with torch.autocast(rep.device.type, enabled=False):
             rep = rep.float()
-            if self.pool == "joints_delta":
-                return self._project(torch.cat([_frame_mean(rep, frame_valid).flatten(1),
-                                                frame_trend(rep, frame_valid).flatten(1)], dim=1))
+            if self.pool in ("joints_delta", "joints_delta_heading"):
+                pooled = torch.cat([_frame_mean(rep, frame_valid).flatten(1),
+                                    frame_trend(rep, frame_valid).flatten(1)], dim=1)
+                if self.heading is None:
+                    return self._project(pooled)
+                if y3d is None:
+                    raise ValueError("model.embed_pool = 'joints_delta_heading' reads the lifter's 3D: pass y3d")
+                hidden = self.fc1(pooled) + self.heading(heading_features(y3d.detach().float(), frame_valid))
+                return F.normalize(self.fc2(F.gelu(hidden)), dim=-1)
             # the "mean" expressions are kept as they were so that earlier runs reproduce bit-exactly
             if frame_valid is None:
                 pooled = rep.mean(dim=(1, 2)) if self.pool == "mean" else rep.mean(dim=1).flatten(1)
@@ -112,6 +133,35 @@ def frame_trend(rep: torch.Tensor, frame_valid: torch.Tensor | None = None) -> t
     n = w.sum(1, keepdim=True)
     c = (torch.cumsum(w, 1) - 1.0 - (n - 1.0) / 2.0) * w  # [B, T], 0 on padding
     return (rep * c[..., None, None]).sum(1) / c.abs().sum(1).clamp(min=1e-6)[:, None, None]
+
+
+EMBED_POOLS = ("mean", "joints", "joints_delta", "joints_delta_heading")
+
+
+def body_heading(y3d: torch.Tensor) -> torch.Tensor:
+    """`[B, T, 17, 3]` camera-frame 3D (x right, y down, z forward) → `[B, T]` the heading of the body's
+    forward direction (left hip − right hip) × (thorax − pelvis) about the camera's vertical axis,
+    atan2(x, z) in radians: 0 facing away from the camera, negative towards the image's left."""
+    fwd = torch.linalg.cross(y3d[..., _LHIP, :] - y3d[..., _RHIP, :], y3d[..., _THORAX, :] - y3d[..., _PELVIS, :],
+                             dim=-1)
+    return torch.atan2(fwd[..., 0], fwd[..., 2])
+
+
+def heading_features(y3d: torch.Tensor, frame_valid: torch.Tensor | None = None) -> torch.Tensor:
+    """`[B, T, 17, 3]` → `[B, HEADING_FEATURES]`: the body's net turn over the real frames (radians,
+    heading unwrapped frame to frame; negative = to the body's left), its trend per frame (`frame_trend`
+    of the unwrapped heading), and the sine and cosine of its mean heading (which way it faces the
+    camera). Padding frames add nothing; one real frame gives no turn."""
+    h = body_heading(y3d)  # [B, T]
+    w = _frame_weights(y3d, frame_valid)
+    step = torch.remainder(h[:, 1:] - h[:, :-1] + torch.pi, 2 * torch.pi) - torch.pi  # wrapped to [-pi, pi)
+    step = step * w[:, 1:] * w[:, :-1]  # a clip's real frames are its first n: no step into padding
+    unwrapped = F.pad(torch.cumsum(step, dim=1), (1, 0))  # [B, T], 0 at the first frame
+    net = unwrapped.gather(1, (w.sum(1, keepdim=True).long() - 1).clamp(min=0))[:, 0]
+    trend = frame_trend(unwrapped[..., None, None], frame_valid)[:, 0, 0]
+    mean_sin = (torch.sin(h) * w).sum(1) / w.sum(1).clamp(min=1.0)
+    mean_cos = (torch.cos(h) * w).sum(1) / w.sum(1).clamp(min=1.0)
+    return torch.stack([net, trend, mean_sin, mean_cos], dim=1)
 
 
 class Lifter(nn.Module):
@@ -155,7 +205,8 @@ class Lifter(nn.Module):
             y3d = y3d + F.pad(x_in[..., :2].to(y3d.dtype), (0, 1))
         out = {"y3d": y3d if scale is None else y3d * scale.to(y3d.dtype), "rep": rep}
         if self.motion_head is not None:
-            out["motion_emb"] = self.motion_head(rep.detach() if detach_embedding else rep, frame_valid)
+            out["motion_emb"] = self.motion_head(rep.detach() if detach_embedding else rep, frame_valid,
+                                                 out["y3d"] if self.motion_head.needs_3d else None)
         return out
 
     def get_representation(self, x2d: torch.Tensor) -> torch.Tensor:
