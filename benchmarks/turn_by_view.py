@@ -32,16 +32,14 @@ import torch
 from actionpose.data.dataset import make_sample, sequence_views, split_motions
 from actionpose.data.prepare import bundled_data_dir
 from actionpose.evaluate import checkpoint_sha256
+from actionpose.model.lifter import body_forward
 from actionpose.model.sequence import predict_sequence
 from actionpose.recognition_context import CONTEXT_FRAMES, pool_window_scores
-from actionpose.skeleton import H36M17_NAMES
 from actionpose.train.data import load_data
 from actionpose.train.model_io import load_bundle
 from actionpose.train.runs import resolve_run
 
 TURNS = ("walk-turn-left", "walk-turn-right")
-R_HIP, L_HIP = H36M17_NAMES.index("r_hip"), H36M17_NAMES.index("l_hip")
-PELVIS, THORAX = H36M17_NAMES.index("pelvis"), H36M17_NAMES.index("thorax")
 CLEAR_COS = 0.5
 
 
@@ -53,10 +51,9 @@ def facing_depth(y3d: np.ndarray) -> np.ndarray:
 
 
 def forward(y3d: np.ndarray) -> np.ndarray:
-    """`[N, 17, 3]` camera-frame 3D -> `[N, 3]` the body's forward direction (unnormalised):
-    (left hip - right hip) x (thorax - pelvis). With y down, a body facing +z has its left hip at -x
-    and thorax at -y: (-1, 0, 0) x (0, -1, 0) = (0, 0, +1)."""
-    return np.cross(y3d[:, L_HIP] - y3d[:, R_HIP], y3d[:, THORAX] - y3d[:, PELVIS])
+    """`[N, 17, 3]` camera-frame 3D -> `[N, 3]` the body's forward direction (unnormalised), as the
+    heading-reading embedding head computes it (`model.lifter.body_forward`)."""
+    return body_forward(torch.as_tensor(np.asarray(y3d, dtype=np.float64))).numpy()
 
 
 def net_turn_deg(y3d: np.ndarray) -> float:

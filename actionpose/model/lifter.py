@@ -138,12 +138,18 @@ def frame_trend(rep: torch.Tensor, frame_valid: torch.Tensor | None = None) -> t
 EMBED_POOLS = ("mean", "joints", "joints_delta", "joints_delta_heading")
 
 
+def body_forward(y3d: torch.Tensor) -> torch.Tensor:
+    """`[..., 17, 3]` camera-frame 3D (x right, y down, z forward) → `[..., 3]` the body's forward direction
+    (unnormalised): (left hip − right hip) × (thorax − pelvis). With y down, a body facing +z has its left
+    hip at −x and its thorax at −y: (−1, 0, 0) × (0, −1, 0) = (0, 0, +1)."""
+    return torch.linalg.cross(y3d[..., _LHIP, :] - y3d[..., _RHIP, :], y3d[..., _THORAX, :] - y3d[..., _PELVIS, :],
+                              dim=-1)
+
+
 def body_heading(y3d: torch.Tensor) -> torch.Tensor:
-    """`[B, T, 17, 3]` camera-frame 3D (x right, y down, z forward) → `[B, T]` the heading of the body's
-    forward direction (left hip − right hip) × (thorax − pelvis) about the camera's vertical axis,
-    atan2(x, z) in radians: 0 facing away from the camera, negative towards the image's left."""
-    fwd = torch.linalg.cross(y3d[..., _LHIP, :] - y3d[..., _RHIP, :], y3d[..., _THORAX, :] - y3d[..., _PELVIS, :],
-                             dim=-1)
+    """`[..., 17, 3]` camera-frame 3D → `[...]` the heading of `body_forward` about the camera's vertical
+    axis, atan2(x, z) in radians: 0 facing away from the camera, negative towards the image's left."""
+    fwd = body_forward(y3d)
     return torch.atan2(fwd[..., 0], fwd[..., 2])
 
 
