@@ -32,7 +32,7 @@ import torch
 from actionpose.data.dataset import make_sample, sequence_views, split_motions
 from actionpose.data.prepare import bundled_data_dir
 from actionpose.evaluate import checkpoint_sha256
-from actionpose.model.lifter import body_forward
+from actionpose.model.lifter import body_forward, body_heading
 from actionpose.model.sequence import predict_sequence
 from actionpose.recognition_context import CONTEXT_FRAMES, pool_window_scores
 from actionpose.train.data import load_data
@@ -56,12 +56,17 @@ def forward(y3d: np.ndarray) -> np.ndarray:
     return body_forward(torch.as_tensor(np.asarray(y3d, dtype=np.float64))).numpy()
 
 
+def _heading_unwrapped(y3d: np.ndarray) -> np.ndarray:
+    """`[N, 17, 3]` camera-frame 3D -> `[N]` the heading of `forward` (`model.lifter.body_heading`,
+    atan2(x, z)), unwrapped over the sequence."""
+    return np.unwrap(body_heading(torch.as_tensor(np.asarray(y3d, dtype=np.float64))).numpy())
+
+
 def net_turn_deg(y3d: np.ndarray) -> float:
     """`[N, 17, 3]` camera-frame 3D -> the body's net turn over the sequence in degrees: the change of the
     forward vector's heading atan2(x, z), unwrapped: a turn to the body's left is negative (a body facing
     +z, whose left is -x, turning left heads towards -x)."""
-    fwd = forward(y3d)
-    heading = np.unwrap(np.arctan2(fwd[:, 0], fwd[:, 2]))
+    heading = _heading_unwrapped(y3d)
     return float(np.degrees(heading[-1] - heading[0]))
 
 
@@ -69,8 +74,7 @@ def span_turn_signs(y3d: np.ndarray, span: int) -> np.ndarray:
     """`[N, 17, 3]` camera-frame 3D -> `[N // span]` the sign of the heading change (as `net_turn_deg`,
     heading unwrapped over the whole sequence) over each consecutive `span` frames (-1: to the body's
     left); a trailing part shorter than `span` is left out."""
-    fwd = forward(y3d)
-    heading = np.unwrap(np.arctan2(fwd[:, 0], fwd[:, 2]))
+    heading = _heading_unwrapped(y3d)
     n = len(heading) // span
     return np.sign(heading[span - 1:n * span:span] - heading[0:n * span:span])
 

@@ -95,8 +95,7 @@ class MotionEmbeddingHead(nn.Module):
                     return self._project(pooled)
                 if y3d is None:
                     raise ValueError("model.embed_pool = 'joints_delta_heading' reads the lifter's 3D: pass y3d")
-                hidden = self.fc1(pooled) + self.heading(heading_features(y3d.detach().float(), frame_valid))
-                return F.normalize(self.fc2(F.gelu(hidden)), dim=-1)
+                return self._project(pooled, self.heading(heading_features(y3d.detach().float(), frame_valid)))
             # the "mean" expressions are kept as they were so that earlier runs reproduce bit-exactly
             if frame_valid is None:
                 pooled = rep.mean(dim=(1, 2)) if self.pool == "mean" else rep.mean(dim=1).flatten(1)
@@ -106,8 +105,12 @@ class MotionEmbeddingHead(nn.Module):
                 pooled = (per_t * w[..., None]).sum(1) / w.sum(1, keepdim=True).clamp(min=1.0)
             return self._project(pooled)
 
-    def _project(self, pooled: torch.Tensor) -> torch.Tensor:
-        return F.normalize(self.fc2(F.gelu(self.fc1(pooled))), dim=-1)
+    def _project(self, pooled: torch.Tensor, extra_hidden: torch.Tensor | None = None) -> torch.Tensor:
+        """fc1 (+ `extra_hidden`, added before the GELU) → GELU → fc2 → unit norm."""
+        hidden = self.fc1(pooled)
+        if extra_hidden is not None:
+            hidden = hidden + extra_hidden
+        return F.normalize(self.fc2(F.gelu(hidden)), dim=-1)
 
 
 def _frame_weights(rep: torch.Tensor, frame_valid: torch.Tensor | None) -> torch.Tensor:
