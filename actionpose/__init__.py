@@ -33,7 +33,7 @@ _EXPORTS = {
     "pretraining_curve": "actionpose.ablation",
     # the powered ablation (issue 23): its declared design and, once run, its summary and verdicts
     "load_design": "actionpose.ablation.design", "load_powered_summary": "actionpose.ablation.powered_report",
-    "powered_verdicts": "actionpose.ablation.powered_report",
+    "powered_verdicts": "actionpose.ablation.powered_report", "verdict_prose_problems": "actionpose.ablation.powered_report",
     # evaluation / inference / embeddings
     "evaluate": "actionpose.evaluate", "format_report": "actionpose.evaluate",
     # the floors every 3D table shows beside a model (`ap.baselines`: flat lift, flat + mean depth, MLP floor)

@@ -440,3 +440,68 @@ def test_verdicts_are_read_from_the_primary_rows():
     # significant by p but an interval touching 0 is not called a difference
     s["comparisons"][2].update(low=-0.1, p_holm=0.01)
     assert powered_verdicts(s)[2]["verdict"] == "no difference detected"
+
+
+def test_verdict_prose_is_checked_against_the_summary():
+    """Hand-written prose (README, notebook 06) must state each primary verdict as the summary computes it."""
+    from actionpose.ablation.powered_report import verdict_prose_problems
+    metrics = {"probe": {"label": "(a) ridge probe MPJPE", "unit": "mm", "lower_is_better": True},
+               "low_data": {"label": "(b) low-data fine-tune MPJPE", "unit": "mm", "lower_is_better": True}}
+    row = dict(cell="B", reference="A", aggregation="per_action", primary=True, n=8, mde=1.5, p=0.001)
+    s = {"statistics": {"alpha": 0.05}, "metrics": metrics, "comparisons": [
+        {**row, "metric": "probe", "mean": 3.04, "low": 2.0, "high": 4.0, "p_holm": 0.003},
+        {**row, "metric": "low_data", "mean": 0.4, "low": -0.6, "high": 1.4, "p_holm": 0.4}]}
+    good = ("- **(a) ridge probe MPJPE: B is worse than A** (B − A = +3.0 mm over 8 seeds).\n"
+            "- **(b) low-data fine-tune MPJPE: no difference detected** (B − A = +0.4 mm).")
+    assert verdict_prose_problems(good, s) == []
+    assert any("prose says 'B is better than A'" in p
+               for p in verdict_prose_problems(good.replace("is worse than", "is better than"), s))
+    assert any("prose gives +3.1 mm" in p for p in verdict_prose_problems(good.replace("+3.0", "+3.1"), s))
+    assert verdict_prose_problems(good.splitlines()[0], s) == ["no verdict stated for '(b) low-data fine-tune MPJPE'"]
+
+
+def test_readme_says_what_the_committed_summary_supports():
+    """Issue 23: the README states the verdict on every primary readout and the figures it argues from,
+    each recomputed here from the committed summary (no hand-copied number can drift)."""
+    from actionpose.ablation.powered_report import load_powered_summary, verdict_prose_problems
+    path = ROOT / "benchmarks" / "results" / "ablation" / "powered" / "summary.json"
+    if not path.exists():
+        pytest.skip("the powered ablation has not been committed")
+    s = load_powered_summary(path)
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("#### What the data support", 1)[1].split("\n### ", 1)[0]
+    assert verdict_prose_problems(section, s) == []
+    assert s["finished_cells"] == 32 and all(g["passed"] for g in s["gate_rows"])
+    assert all(len(c["seeds_trained"]) == 8 for c in s["cells"].values())
+
+    def delta(cell, ref, metric):
+        r = next(c for c in s["comparisons"] if (c["cell"], c["reference"], c["metric"], c["aggregation"])
+                 == (cell, ref, metric, "per_action"))
+        return r
+
+    def mm(v):
+        return f"{v:+.1f}".replace("-", "−")
+
+    def mean(cell, metric):
+        return s["cells"][cell]["metrics"][metric]["per_action"]["mean"]
+
+    r = delta("A", "scratch", "low_data")
+    assert f"A − scratch = {mm(r['mean'])} mm [{mm(r['low'])}, {mm(r['high'])}]" in section
+    r = delta("B", "scratch", "low_data")
+    assert f"B − scratch = {mm(r['mean'])} mm [{mm(r['low'])}, {mm(r['high'])}]" in section
+    assert f"C − A = {mm(delta('C', 'A', 'low_data')['mean'])} mm on (b), {mm(delta('C', 'A', 'probe')['mean'])} mm on (a)" in section
+    assert f"B − C = {mm(delta('B', 'C', 'low_data')['mean'])} / {mm(delta('B', 'C', 'probe')['mean'])} mm" in section
+    for c, ref in (("C", "A"), ("B", "C")):
+        assert all(delta(c, ref, m)["low"] > 0 for m in ("low_data", "probe")), "prose: all intervals above 0"
+    r = delta("B", "A", "masked_window")
+    assert f"B − A = {mm(r['mean'])} mm [{mm(r['low'])}, {mm(r['high'])}],\n  MDE {r['mde']:.1f} mm" in section
+    assert r["low"] < 0 < r["high"]
+    assert f"A {mean('A', 'low_data'):.1f}, B {mean('B', 'low_data'):.1f} mm" in section
+    assert (f"{mean('B', 'recognition'):.1f} % against\n  {mean('A', 'recognition'):.1f} %" in section
+            and f"{mean('C', 'recognition'):.1f} % (one-hot)" in section)
+    assert f"recall@1 {mean('B', 'retrieval_r1'):.1f} % against {mean('A', 'retrieval_r1'):.1f} %" in section
+    assert f"({mean('B', 'zero_shot_unseen'):.1f} % against {mean('A', 'zero_shot_unseen'):.1f} %" in section
+    lo = min(-delta(c, "scratch", m)["mean"] for c in "AB" for m in ("masked_limb", "masked_window"))
+    hi = max(-delta(c, "scratch", m)["mean"] for c in "AB" for m in ("masked_limb", "masked_window"))
+    assert f"by {lo:.0f}–{hi:.0f} mm" in section
+    assert f"**{s['cpu_core_hours_finished']:.1f} core-hours**" in readme

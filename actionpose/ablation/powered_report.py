@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 from ..baselines import FLAT, MEAN_DEPTH, MLP
@@ -273,7 +274,7 @@ def to_markdown_powered(s: dict) -> str:
 
 def powered_verdicts(s: dict) -> list[dict]:
     """One verdict per primary readout of the primary contrast (per-action aggregation), read from the
-    summary's comparison rows, never written by hand: `{metric, label, verdict, text}` with verdict
+    summary's comparison rows, never written by hand: `{metric, label, verdict, phrase, mean, text}` with verdict
     "better" / "worse" (the cell against the reference: Holm-adjusted p < alpha and the interval
     excludes 0), "no difference detected" (with the minimum detectable effect: a smaller effect may
     exist) or "not compared" (the row was refused, e.g. a cell failed the gate or has not run)."""
@@ -297,13 +298,38 @@ def powered_verdicts(s: dict) -> list[dict]:
         if sig:
             better = (c["mean"] < 0) == bool(lower)
             verdict = "better" if better else "worse"
-            text = f"{label}: {c['cell']} is {verdict} than {c['reference']} ({stats})."
+            phrase = f"{c['cell']} is {verdict} than {c['reference']}"
+            text = f"{label}: {phrase} ({stats})."
         else:
-            verdict = "no difference detected"
+            verdict = phrase = "no difference detected"
             text = (f"{label}: no difference detected ({stats}); an effect smaller than the MDE may exist, "
                     "so this does not show that there is none.")
-        out.append({"metric": c["metric"], "label": label, "verdict": verdict, "text": text})
+        out.append({"metric": c["metric"], "label": label, "verdict": verdict, "phrase": phrase, "mean": c["mean"],
+                    "text": text})
     return out
+
+
+# Hand-written prose states a verdict as "**<label>: <phrase>**", optionally followed by "<cell> − <ref> = ±x.y <unit>".
+_PROSE_VERDICT = re.compile(r"\*\*(\([a-f]\)[^*:]+): ([^*]+)\*\*([^\n]*)")
+
+
+def verdict_prose_problems(text: str, s: dict) -> list[str]:
+    """What hand-written prose (README, notebook) gets wrong about the summary's primary verdicts: every
+    primary readout must be stated as "**<label>: <phrase>**" with the phrase `powered_verdicts` computes,
+    and a "B − A = +x.y mm" on the same line must equal the paired mean to 0.1. Empty when it agrees."""
+    stated = {m.group(1).strip(): (m.group(2).strip(), m.group(3)) for m in _PROSE_VERDICT.finditer(text)}
+    problems = []
+    for v in powered_verdicts(s):
+        if v["label"] not in stated:
+            problems.append(f"no verdict stated for {v['label']!r}")
+            continue
+        phrase, rest = stated[v["label"]]
+        if phrase != v["phrase"]:
+            problems.append(f"{v['label']}: prose says {phrase!r}, the summary says {v['phrase']!r}")
+        for num in re.findall(r"= ([+−-]\d+\.\d) mm", rest):
+            if v["mean"] is None or abs(float(num.replace("−", "-")) - round(v["mean"], 1)) > 1e-6:
+                problems.append(f"{v['label']}: prose gives {num} mm, the summary {v['mean']}")
+    return problems
 
 
 def write_powered_summary(out: str | Path, summary: dict) -> None:
