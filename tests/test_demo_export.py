@@ -80,3 +80,22 @@ def test_int8_rows_round_each_row_to_its_own_scale():
     assert not torch.equal(back, w)
     with pytest.raises(ValueError, match="m.int8_row_scale"):
         dequantize_rows({"m" + ROW_SCALE_SUFFIX: scale}, "x.safetensors")
+
+
+def test_shipped_evaluations_name_the_shipped_runs_not_a_build_folder(tmp_path):
+    """ship_demo renames the trainer's build folder in eval.json to the run's shipped name; nothing else changes."""
+    import importlib.util
+    import json
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    for folder, name in (("demo_run", "demo"), ("demo_pretrain_run", "demo-pretrain")):
+        header = json.loads((root / "actionpose" / "assets" / folder / "eval.json").read_text())["header"]
+        assert header["run"] == name
+    spec = importlib.util.spec_from_file_location("ship_demo", root / "benchmarks" / "ship_demo.py")
+    ship = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ship)
+    built = tmp_path / "out" / "demo"
+    f = tmp_path / "eval.json"
+    f.write_text(json.dumps({"header": {"run": str(built), "split": "val"}, "floors": [{"run": str(built)}, {"run": 3.5}]}))
+    assert ship.rename_run(f, built, "demo") == 2
+    assert json.loads(f.read_text()) == {"header": {"run": "demo", "split": "val"}, "floors": [{"run": "demo"}, {"run": 3.5}]}
