@@ -89,7 +89,7 @@ def fill(readme: str, summary: dict, sweep: dict | None = None) -> str:
         pat = re.compile(rf"(<!-- {name}:start -->\n).*?(<!-- {name}:end -->)", re.S)
         if not pat.search(readme):
             raise ValueError(f"README: no <!-- {name}:start --> ... <!-- {name}:end --> block")
-        readme = pat.sub(lambda m: m.group(1) + table + "\n" + m.group(2), readme)
+        readme = pat.sub(lambda m, table=table: m.group(1) + table + "\n" + m.group(2), readme)
     return readme
 
 

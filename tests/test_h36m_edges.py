@@ -230,7 +230,7 @@ def test_readme_human36m_section_lists_every_kp2d_value():
     readme = (ROOT / "README.md").read_text()
     start = readme.index("Human3.6M as users have it")
     section = readme[start:readme.index("\n## ", start)]
-    for value, meaning in KP2D_VALUES.items():
+    for value in KP2D_VALUES:
         assert f"`{value}`" in section, value
     assert "sh_pt" in section and "StackedHourglass/" in section
 

@@ -249,8 +249,10 @@ def test_frame_embedding_lets_every_token_see_the_whole_pose():
     moved[:, :, 13, :2] += 0.3  # the left wrist moves
     for fe, sees in ((True, True), (False, False)):
         net = DSTformer(dim_feat=16, dim_rep=32, depth=1, num_heads=2, maxlen=5, frame_embed=fe).eval()
-        tokens = lambda inp: net.joints_embed(inp) + net.pos_embed + (  # noqa: E731
-            net.frame_embed(inp.reshape(1, 5, 51)).reshape(1, 5, 17, 16) if fe else 0.0)
+        def tokens(inp, net=net, fe=fe):
+            return net.joints_embed(inp) + net.pos_embed + (
+                net.frame_embed(inp.reshape(1, 5, 51)).reshape(1, 5, 17, 16) if fe else 0.0)
+
         change = (tokens(moved) - tokens(x))[:, :, 3].abs().max().item()  # the right ankle's token
         assert (change > 1e-4) == sees
     assert "frame_embed.weight" not in DSTformer(dim_feat=16, dim_rep=32, depth=1, num_heads=2, maxlen=5).state_dict()

@@ -33,7 +33,9 @@ def pretraining_curve(run: str | Path) -> pd.DataFrame:
     for r in read_metrics(run_dir):
         if r.get("split") != "val":
             continue
-        pct = (lambda k: 100.0 * r[k] if r.get(k) is not None else None)
+        def pct(k: str, r: dict = r) -> float | None:
+            return 100.0 * r[k] if r.get(k) is not None else None
+
         rows[int(r["step"])] = {"variant": variant, "seed": seed, "step": int(r["step"]), "top1_pct": pct("top1"),
                                 "top5_pct": pct("top5"), "chance_top1_pct": pct("chance_top1"),
                                 "content_top1_pct": pct("content_top1"),
@@ -67,7 +69,9 @@ def curve_markdown(curve: pd.DataFrame, top1_pct: float = 50.0, note: str = "") 
     lines += ["| variant | seed | step | label top-1 (%) | label top-5 (%) | label chance (%) | action top-1 (%) | "
               "action chance (%) | MPJPE (mm) | windows |", "|---|---|---|---|---|---|---|---|---|---|"]
     for _, r in curve.iterrows():
-        f = (lambda v, nd=1: "—" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{nd}f}")
+        def f(v, nd: int = 1) -> str:
+            return "—" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{nd}f}"
+
         lines.append(f"| {r['variant']} | {r['seed']} | {r['step']} | {f(r['top1_pct'])} | {f(r['top5_pct'])} | "
                      f"{f(r['chance_top1_pct'])} | {f(r['content_top1_pct'])} | {f(r['chance_content_top1_pct'])} | "
                      f"{f(r['mpjpe_mm'])} | {r['windows']} |")

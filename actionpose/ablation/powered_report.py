@@ -222,7 +222,7 @@ def to_markdown_powered(s: dict) -> str:
     lines = [f"# Powered ablation `{s['name']}` (issue 23)", "",
              f"- design: `{s['design_file']}`; seeds {s['seeds']} (tuning seeds {s['tuning_seeds_excluded']} excluded)",
              f"- budgets: {json.dumps(s['budgets'])}",
-             f"- gate: beat flat + mean depth" + (f" and within {s['gate']['mlp_margin_mm']:g} mm of the MLP floor"
+             "- gate: beat flat + mean depth" + (f" and within {s['gate']['mlp_margin_mm']:g} mm of the MLP floor"
                                                    if s['gate'].get('mlp_margin_mm') is not None else ""),
              f"- statistics: paired t over seeds, level {1 - s['statistics']['alpha']:.0%}; MDE at "
              f"{s['statistics']['power']:.0%} power; Holm over the primary readouts; take-level bootstrap "

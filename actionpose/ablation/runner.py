@@ -385,7 +385,9 @@ def cell_row(plan: CellPlan, seed: int, pre: dict | None, ft: dict, out: Path) -
     val = (pre or {}).get("val", {})
     if pre is not None and "content_top1" not in val:
         val = {**_logged_content_top1(Path(out) / plan.folder / f"seed{seed}" / "pretrain", plan.pretrain_steps), **val}
-    pct = (lambda v: None if v is None else 100.0 * v)
+    def pct(v: float | None) -> float | None:
+        return None if v is None else 100.0 * v
+
     return {"cell": plan.name, "setting": plan.setting, "seed": seed, **ft["metrics"],
             "pretrain_top1_pct": pct(val.get("top1")), "pretrain_top5_pct": pct(val.get("top5")),
             "pretrain_chance_top1_pct": pct(val.get("chance_top1")), "pretrain_val_mpjpe_mm": val.get("mpjpe_mm"),

@@ -345,7 +345,6 @@ def _train(cfg, run_dir, resume, init_from, motions, progress, info, device) -> 
             remove_stale_temps(run_dir)  # a kill between write and rename leaves .<file>.*.tmp behind
     D.barrier(info)
 
-    model: nn.Module = bundle.lifter
     # Fine-tuning keeps the pretrained motion embedding by distilling it from a frozen copy of the
     # source model (label-free, see LossConfig.w_distill); the source is recorded in the checkpoint.
     started_from = _source_record(init_from, ckpt_meta)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..config import RunConfig
 from ..data.dataset import LiftingWindows
 
 
