@@ -1,6 +1,7 @@
 """Action recognition against the span of motion it is given: per window, then pooled over longer segments.
 
     python benchmarks/recognition_context.py --runs demo-pretrain demo --out benchmarks/results/recognition_context
+    python benchmarks/recognition_context.py --runs "heading seed 0=build/heading/h_p2400/pretrain" --out DIR
 
 For each run, on the bundled held-out takes (GT 2D, the 4 fixed virtual cameras, no flip: `evaluate`'s
 protocol), action top-1 over the 24 actions per window (the run's own T) and over segments of 27 and 81
@@ -32,6 +33,9 @@ def _label(frames: int) -> str:
 
 
 def measure(run: str) -> dict:
+    """`run` is a run name or folder, or NAME=FOLDER to label a folder (e.g. a run not shipped)."""
+    name, _, path = run.rpartition("=")
+    name, run = (name or path), path
     rep = evaluate(run, data=bundled_data_dir(), flip=False, write=False, mlp_floor=None, recognition_contexts=CONTEXTS)
     rec = rep.recognition
     T = rep.header["frames_per_window"]
@@ -41,7 +45,7 @@ def measure(run: str) -> dict:
         c = rec["by_context"][key]
         rows.append({"context": _label(c["frames"]), "frames": c["frames"], "units": c["segments"],
                      "top1_pct": c["content_top1_pct"], "per_action": c["per_content_top1_pct"]})
-    return {"run": run, "step": rep.header["step"], "checkpoint_sha256": rep.header["checkpoint_sha256"],
+    return {"run": name, "folder": run, "step": rep.header["step"], "checkpoint_sha256": rep.header["checkpoint_sha256"],
             "frames_per_window": T, "views": rep.header["views"], "frames": rep.header["frames"], "rows": rows}
 
 

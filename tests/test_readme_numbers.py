@@ -122,3 +122,33 @@ def test_recognition_floor_claims_follow_from_the_results():
     assert all(r["span_sign_right_pct"]["81"] == 100.0 for r in turns["rows"])
     per_window = [round(r["span_sign_right_pct"]["9"]) for r in turns["rows"]]
     assert (min(per_window), max(per_window)) == (65, 81)
+
+
+def test_walk_turn_lever_and_second_seed_claims_follow_from_the_results():
+    """The heading head and the second pretraining seed, as the README states them, from the committed
+    recognition_context_levers results and the shipped demo-pretrain's own recognition_context row."""
+    text = " ".join((ROOT / "README.md").read_text().split())
+    levers = json.loads((ROOT / "benchmarks" / "results" / "recognition_context_levers" / "context.json").read_text())
+    shipped = json.loads((ROOT / "benchmarks" / "results" / "recognition_context" / "context.json").read_text())
+    rows = {r["run"]: {row["context"]: row for row in r["rows"]} for r in levers["results"] + shipped["results"]}
+    heading, seed1, seed0 = (rows[k] for k in ("demo-pretrain, heading head, seed 0", "demo-pretrain, trend head, seed 1",
+                                                 "demo-pretrain"))
+    win, seg = "window (9 frames)", "81 frames"
+
+    def turns(r, ctx):
+        return [round(r[ctx]["per_action"][a]) for a in ("walk-turn-left", "walk-turn-right")]
+
+    assert (f"walk-turn-left / right {' / '.join(map(str, turns(heading, win)))} % per window and "
+            f"{' / '.join(map(str, turns(heading, seg)))} % over 81 frames, against "
+            f"{' / '.join(map(str, turns(seed0, win)))} and {' / '.join(map(str, turns(seed0, seg)))} %") in text
+    assert f"action top-1 {heading[win]['top1_pct']:.1f} against {seed0[win]['top1_pct']:.1f} % per window" in text
+    assert sum(turns(heading, win)) < sum(turns(seed0, win)), "prose: the heading head does not help"
+    assert (f"action top-1 {seed1[win]['top1_pct']:.1f} % per window, {seed1[seg]['top1_pct']:.1f} % over 81 frames, "
+            "both within 1.4 points of seed 0") in text
+    ctxs = list(seed0)
+    top1_moves = [abs(seed1[c]["top1_pct"] - seed0[c]["top1_pct"]) for c in ctxs]
+    turn_moves = [abs(a - b) for c in ctxs for a, b in zip(turns(seed1, c), turns(seed0, c))]
+    assert max(top1_moves) <= 1.4
+    assert f"walk-turn-left / right {' / '.join(map(str, turns(seed1, win)))} % per window and " \
+           f"{' / '.join(map(str, turns(seed1, seg)))} % over 81 frames" in text
+    assert f"The turns move by {min(turn_moves)}–{max(turn_moves)} points between seeds" in text
