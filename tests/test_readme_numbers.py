@@ -152,3 +152,20 @@ def test_walk_turn_lever_and_second_seed_claims_follow_from_the_results():
     assert f"walk-turn-left / right {' / '.join(map(str, turns(seed1, win)))} % per window and " \
            f"{' / '.join(map(str, turns(seed1, seg)))} % over 81 frames" in text
     assert f"The turns move by {min(turn_moves)}–{max(turn_moves)} points between seeds" in text
+
+
+def test_second_seed_of_the_shipped_recipe_as_stated():
+    """The README's second-seed sentence is the committed seed-1 evaluation, and seed 1 beats the MLP floor too."""
+    text = " ".join((ROOT / "README.md").read_text().split())
+    ev = json.loads((ROOT / "benchmarks" / "results" / "second_seed" / "demo_seed1_eval.json").read_text())
+    shipped = _eval("demo")
+    r = ev["recognition"]
+    turns = [[round(d["per_content_top1_pct"][a]) for a in ("walk-turn-left", "walk-turn-right")] for d in (r, r["context"])]
+    assert ev["header"]["step"] == DEMO_FINETUNE_STEPS and ev["header"]["views"] == shipped["header"]["views"]
+    assert (f"gives `demo` **{_metric(ev, 'MPJPE'):.1f} / {_metric(ev, 'P-MPJPE'):.1f} mm** (seed 0: "
+            f"{_metric(shipped, 'MPJPE'):.1f} / {_metric(shipped, 'P-MPJPE'):.1f}") in text
+    assert (f"{r['content_top1_pct']:.1f} % per window, {r['context']['content_top1_pct']:.1f} % over 81 frames (seed 0: "
+            f"{shipped['recognition']['content_top1_pct']:.1f} / {shipped['recognition']['context']['content_top1_pct']:.1f} %)") in text
+    assert f"{turns[0][0]} / {turns[0][1]} % per window and {turns[1][0]} / {turns[1][1]} % over 81 frames" in text
+    mlp = next(f for f in ev["floors"] if "MLP" in f["predictor"])
+    assert _metric(ev, "MPJPE") < mlp["mpjpe_mm"] and f"MLP floor {mlp['mpjpe_mm']:.1f} / {mlp['p_mpjpe_mm']:.1f})" in text
