@@ -3,7 +3,7 @@
     python benchmarks/recognition_floor.py --run demo --data prepared/bandai --seeds 0 1 \
         --out benchmarks/results/recognition_floor
 
-For each input (`recognition_floor.FEATURES`: the lifter's 2D, and the ground-truth 3D as an oracle) and
+For each input (`FLOOR_FEATURES`: the lifter's 2D, and the ground-truth 3D as an oracle) and
 seed, a `WindowClassifier` is trained for `--steps` steps on the windows the run was trained on (the run's
 config: its T, random cameras, noise, flips with mirrored labels; `--data`: its training data) with the
 run's label vocabulary, then scored on the run's held-out takes (the bundled ones unless `--heldout`)
@@ -27,7 +27,7 @@ from actionpose.data.dataset import split_motions
 from actionpose.data.prepare import bundled_data_dir
 from actionpose.evaluate import checkpoint_sha256
 from actionpose.recognition_context import CONTEXT_FRAMES, WHOLE_TAKE
-from actionpose.recognition_floor import FEATURES, score_heldout, train_recognition_floor
+from actionpose.recognition_floor import score_heldout, train_recognition_floor
 from actionpose.train.data import load_data
 from actionpose.train.model_io import load_bundle
 from actionpose.train.runs import resolve_run
@@ -38,6 +38,7 @@ CONTEXTS = (CONTEXT_FRAMES, WHOLE_TAKE)
 SCOPES = ("window", str(CONTEXT_FRAMES), str(WHOLE_TAKE))
 LEFT_RIGHT = ("wave-left-hand", "wave-right-hand", "raise-up-left-hand", "raise-up-right-hand",
               "walk-turn-left", "walk-turn-right")
+FLOOR_FEATURES = ("2d", "3d")  # the lifted-3D probe needs a lifter per run: benchmarks/recognition_saturation.py
 NAMES = {"2d": "2D window floor (the lifter's input)", "3d": "3D window oracle (ground-truth 3D)"}
 
 
@@ -74,7 +75,7 @@ def measure(run: str, data: str | None, heldout: str | None, seeds: list[int], s
     held = split_motions(held_motions, split)
     T = cfg.model.maxlen
     floors = []
-    for features in FEATURES:
+    for features in FLOOR_FEATURES:
         for seed in seeds:
             floor = train_recognition_floor(train, cfg, bundle.vocab, features=features, steps=steps, seed=seed)
             res = score_heldout(floor, held, cfg, CONTEXTS)
@@ -92,7 +93,7 @@ def table(res: dict) -> str:
     head = ["predictor", "scored over", "action top-1 (24)"] + list(LEFT_RIGHT)
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     T = res["frames_per_window"]
-    for features in FEATURES:
+    for features in FLOOR_FEATURES:
         rows = [f for f in res["floors"] if f["features"] == features]
         seeds = ", ".join(str(f["seed"]) for f in rows)
         for scope in (_scope_label(s, T) for s in SCOPES):

@@ -6,8 +6,8 @@ import torch
 
 from actionpose.baselines import training_motions
 from actionpose.data.dataset import split_motions
-from actionpose.recognition_floor import (FEATURES, INPUT_SCALE, score_heldout, train_recognition_floor,
-                                          window_features)
+from actionpose.recognition_floor import (FEATURES, INPUT_SCALE, RecognitionFloor, lift_windows, score_heldout,
+                                          train_recognition_floor, window_features)
 from actionpose.skeleton import ROOT
 from actionpose.train.data import load_data
 from actionpose.train.model_io import load_bundle
@@ -19,7 +19,7 @@ def setup():
     motions, _ = load_data(None)
     train = training_motions(motions, cfg, "bundled")
     held = split_motions(motions, "val")
-    return cfg, bundle.vocab, train, held
+    return cfg, bundle.vocab, train, held, bundle
 
 
 def test_2d_features_are_root_centred_pose_confidence_and_root_track():
@@ -50,7 +50,7 @@ def test_3d_features_flatten_and_bad_inputs_are_refused():
 
 
 def test_floor_learns_above_chance_and_pools_like_evaluate(setup):
-    cfg, vocab, train, held = setup
+    cfg, vocab, train, held, _ = setup
     floor = train_recognition_floor(train, cfg, vocab, features="2d", steps=200, batch_windows=96, seed=0)
     assert floor.meta["steps"] == 200 and floor.meta["window_frames"] == cfg.model.maxlen
     held = held[::4]
@@ -66,10 +66,65 @@ def test_floor_learns_above_chance_and_pools_like_evaluate(setup):
 
 
 def test_same_seed_same_weights_other_seed_other_weights(setup):
-    cfg, vocab, train, _ = setup
+    cfg, vocab, train, _, _ = setup
     a, b, c = (train_recognition_floor(train[:40], cfg, vocab, features=f, steps=3, batch_windows=32, seed=s)
                for f, s in (("3d", 0), ("3d", 0), ("3d", 1)))
     for pa, pb in zip(a.net.parameters(), b.net.parameters()):
         assert torch.equal(pa, pb)
     assert not all(torch.equal(pa, pc) for pa, pc in zip(a.net.parameters(), c.net.parameters()))
-    assert FEATURES == ("2d", "3d")
+    assert FEATURES == ("2d", "3d", "lifted")
+
+
+def test_lifted_features_are_the_runs_own_root_relative_3d(setup):
+    cfg, vocab, _, _, bundle = setup
+    rng = np.random.default_rng(1)
+    x2d = rng.normal(scale=0.2, size=(5, cfg.model.maxlen, 17, 3)).astype(np.float32)
+    x2d[..., 2] = 1.0
+    lifted = lift_windows(bundle, x2d, batch_windows=2)  # batches of 2: batching must not change a window's 3D
+    with torch.no_grad():
+        y = bundle.net(torch.as_tensor(x2d), None)["y3d"].numpy()
+    np.testing.assert_allclose(lifted, y - y[:, :, ROOT:ROOT + 1], atol=1e-5)
+    assert np.abs(lifted[:, :, ROOT]).max() == 0.0 and np.abs(lifted).max() > 0.01
+    # A "lifted" floor is fed the lifter's input and reads the lifter's 3D.
+    net = torch.nn.Linear(cfg.model.maxlen * 51, len(vocab))
+    floor = RecognitionFloor(net, "lifted", cfg.model.maxlen, vocab, {}, bundle)
+    with torch.no_grad():
+        want = net(torch.as_tensor(lifted).reshape(5, -1) * INPUT_SCALE).double().numpy()
+    np.testing.assert_allclose(floor.scores(x2d), want, atol=1e-5)
+
+
+def test_lifted_needs_a_lifter_and_only_lifted_takes_one(setup):
+    cfg, vocab, train, _, bundle = setup
+    with pytest.raises(ValueError, match="a lifter is needed for, and only for, features 'lifted'"):
+        train_recognition_floor(train[:20], cfg, vocab, features="lifted", steps=1)
+    with pytest.raises(ValueError, match="a lifter is needed for, and only for, features 'lifted'"):
+        train_recognition_floor(train[:20], cfg, vocab, features="2d", steps=1, lifter=bundle)
+    with pytest.raises(ValueError, match="reuse_epochs = 0; expected >= 1 or None"):
+        train_recognition_floor(train[:20], cfg, vocab, features="2d", steps=1, reuse_epochs=0)
+
+
+def test_learning_curve_points_do_not_disturb_training_and_reused_epochs_cycle(setup):
+    cfg, vocab, train, _, _ = setup
+    kw = dict(features="3d", steps=12, batch_windows=64, seed=0)
+    seen = []
+
+    def on_curve(step, floor):
+        seen.append((step, floor.meta["step"], floor.meta["epochs_touched"],
+                     [p.detach().clone() for p in floor.net.parameters()]))
+        floor.scores(np.zeros((2, cfg.model.maxlen, 17, 3), np.float32))  # scoring puts the net in eval mode
+
+    sub = train[:12]
+    plain = train_recognition_floor(sub, cfg, vocab, **kw)
+    curved = train_recognition_floor(sub, cfg, vocab, **kw, curve_steps=(4, 12), on_curve=on_curve)
+    assert [s[:2] for s in seen] == [(4, 4), (12, 12)]
+    for pa, pb in zip(plain.net.parameters(), curved.net.parameters()):
+        assert torch.equal(pa, pb)
+    for pa, pb in zip(plain.net.parameters(), seen[-1][3]):
+        assert torch.equal(pa, pb)
+    assert not all(torch.equal(pa, pb) for pa, pb in zip(seen[0][3], seen[1][3]))
+    # These 12 takes hold fewer than 12 x 64 windows: the run crosses epochs; with reuse_epochs = 1 it
+    # keeps re-reading epoch 0's windows (reshuffled), so its weights differ from the fresh-epoch run's.
+    assert plain.meta["epochs_touched"] > 1
+    reused = train_recognition_floor(sub, cfg, vocab, **kw, reuse_epochs=1)
+    assert reused.meta["epochs_touched"] == plain.meta["epochs_touched"] and reused.meta["reuse_epochs"] == 1
+    assert not all(torch.equal(pa, pb) for pa, pb in zip(plain.net.parameters(), reused.net.parameters()))
