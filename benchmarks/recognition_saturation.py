@@ -176,6 +176,8 @@ def plot(res: dict, path: Path) -> None:
         ax.axhline(res["target_pct"], color="tab:red", ls="--", lw=1, label="issue 21 target")
         ax.axhline(own[turn], color="black", ls=":", lw=1, label=f"`{res['run']}` itself")
         ax.set_xscale("log")
+        ax.set_xticks(list(res["curve_steps"]), [f"{s:,}" for s in res["curve_steps"]])
+        ax.minorticks_off()
         ax.set_xlabel("classifier training steps (144 windows each)")
         ax.set_title(f"{turn}: top-1 per {res['frames_per_window']}-frame window")
     axes[0].set_ylabel("held-out top-1 (%)")
