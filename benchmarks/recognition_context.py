@@ -46,8 +46,9 @@ def measure(run: str) -> dict:
         c = rec["by_context"][key]
         rows.append({"context": _label(c["frames"]), "frames": c["frames"], "units": c["segments"],
                      "top1_pct": c["content_top1_pct"], "per_action": c["per_content_top1_pct"]})
+    summary = {r["metric"]: r["value"] for r in rep.summary.to_dict(orient="records")}
     return {"run": name, "folder": run, "step": rep.header["step"], "checkpoint_sha256": rep.header["checkpoint_sha256"],
-            "frames_per_window": T, "views": rep.header["views"], "frames": rep.header["frames"], "rows": rows}
+            "mpjpe_mm": summary["MPJPE"], "p_mpjpe_mm": summary["P-MPJPE"], "frames_per_window": T, "views": rep.header["views"], "frames": rep.header["frames"], "rows": rows}
 
 
 def table(results: list[dict]) -> str:
