@@ -46,7 +46,9 @@ class ModelConfig:
     # one yawing right from b to a pass through the same poses, so their means over frames agree (issue 21),
     # or "joints_delta_heading": that plus the lifted 3D's own heading change and facing
     # (model.lifter.heading_features; the lifted body turns the right way where the features-only head
-    # misnames the turn, benchmarks/turn_by_view.py).
+    # misnames the turn, benchmarks/turn_by_view.py), or "joints_delta_window": "joints_delta" plus the
+    # lifted 3D of every frame in time order (model.lifter.window_3d; window classifiers reading the window
+    # frame by frame name the walk turns per 9-frame window, benchmarks/recognition_saturation.py).
     embed_pool: str = "joints"
     # What the lifter reads as 2D: "root" subtracts each frame's pelvis (model.lifter.centre_input),
     # so the 3D no longer depends on where the person stands in the image (issue 21: with absolute
@@ -371,7 +373,7 @@ ANGLE_RANGE = Rule("a (low, high) pair of degrees with low <= high", lo=-360, hi
 FIELD_RULES: dict[str, Rule] = {
     "model.init": _choice("reference", "torch"),
     "model.attention": _choice("sdpa", "manual"),
-    "model.embed_pool": _choice("mean", "joints", "joints_delta", "joints_delta_heading"),
+    "model.embed_pool": _choice("mean", "joints", "joints_delta", "joints_delta_heading", "joints_delta_window"),
     "model.input_center": _choice("root_scale", "root", "none"),
     "model.mlp_ratio": POSITIVE,
     "noise.conf_scale": POSITIVE,

@@ -18,6 +18,7 @@ def test_refit_overrides_freeze_the_backbone_and_drop_the_masks():
     over = head_refit.refit_overrides(4000, "prepared/bandai", 1)
     assert over["train"]["freeze_backbone"] is True and over["train"]["max_steps"] == 4000 and over["train"]["seed"] == 1
     assert over["optim"]["lr"] == DEMO_PRETRAIN_LR and over["model"]["embed_pool"] == DEMO_EMBED_POOL
+    assert head_refit.refit_overrides(10, None, 0, "joints_delta_window")["model"]["embed_pool"] == "joints_delta_window"
     assert set(over["mask"].values()) == {0.0} and set(over["mask"]) == {"joint_prob", "frame_prob", "part_prob",
                                                                          "window_prob"}
 

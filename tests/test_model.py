@@ -154,6 +154,35 @@ def test_heading_head_embeds_a_left_and_a_right_turn_apart_and_trains_the_head_o
         small_cfg(embed_hidden=16, embed_pool="joints_delta"), text_dim=10).motion_head.needs_3d
 
 
+
+def test_window_head_reads_the_lifted_3d_frame_by_frame_and_trains_the_head_only():
+    """embed_pool="joints_delta_window": `window_3d` is each frame's 3D about its root in time order, padded
+    frames zero, scaled; a window and its time reversal (same poses, other order) embed apart; no gradient
+    reaches the 3D; a lifter with it runs end to end and the head is sized by the model's maxlen."""
+    from actionpose.model.lifter import WINDOW_3D_SCALE, window_3d
+    y = torch.randn(2, 5, 17, 3)
+    w = window_3d(y, 7).reshape(2, 7, 17, 3) / WINDOW_3D_SCALE
+    torch.testing.assert_close(w[:, :5], y - y[:, :, :1])
+    assert w[:, 5:].abs().max() == 0 and w[:, :, 0].abs().max() == 0
+    fv = torch.tensor([[1.0, 1.0, 1.0, 0.0, 0.0]] * 2)
+    assert window_3d(y, 7, fv).reshape(2, 7, 17, 3)[:, 3:].abs().max() == 0
+    with pytest.raises(ValueError, match="8 frames, more than the head's maxlen 7"):
+        window_3d(torch.randn(1, 8, 17, 3), 7)
+    torch.manual_seed(0)
+    cfg = small_cfg(embed_hidden=16, embed_pool="joints_delta_window")
+    lifter = build_lifter(cfg, text_dim=10).eval()
+    head = lifter.motion_head
+    assert head.needs_3d and head.window.in_features == cfg.maxlen * 51
+    rep = torch.zeros(1, 9, 17, 48)  # features that say nothing: only the 3D's order can tell the two apart
+    y_fwd = _body_turning(torch.linspace(0.0, -60.0, 9)).requires_grad_(True)
+    e_fwd, e_rev = head(rep, None, y_fwd), head(rep, None, y_fwd.detach().flip(1))
+    assert (e_fwd - e_rev).abs().max() > 1e-4
+    e_fwd.sum().backward()
+    assert y_fwd.grad is None
+    with pytest.raises(ValueError, match="'joints_delta_window' reads the lifter's 3D: pass y3d"):
+        head(rep)
+    assert lifter(torch.randn(2, 9, 17, 3))["motion_emb"].shape == (2, 10)
+
 def test_variable_length_and_maxlen_error():
     torch.manual_seed(0)
     model = DSTformer(**SMALL).eval()

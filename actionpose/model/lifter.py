@@ -58,29 +58,37 @@ class MotionEmbeddingHead(nn.Module):
     real frames is concatenated too (`[B, 2*J*D_rep]`, `frame_trend`: which way each feature changes,
     which a mean over frames cannot say); `pool="joints_delta_heading"` adds, through its own Linear into
     the hidden layer, `heading_features` of the lifter's own 3D (gradient stopped): which way the lifted
-    body turns, read off the geometry instead of learnt from features. Masked joints are not excluded (the backbone has already mixed
+    body turns, read off the geometry instead of learnt from features; `pool="joints_delta_window"` adds,
+    through its own Linear, the lifter's own root-relative 3D of every frame in time order (`window_3d`,
+    gradient stopped): the window frame by frame, as the window classifiers that name the walk turns
+    per 9-frame window read it (issue 21, `benchmarks/recognition_saturation.py`). Masked joints are not excluded (the backbone has already mixed
     information across tokens). Then Linear → GELU → Linear, then L2 normalisation —
     in fp32 even under bf16 autocast (a unit vector compared by cosine to fixed text embeddings needs
     the precision).
     """
 
-    def __init__(self, dim_rep: int, hidden: int, dim_text: int, pool: str = "mean", num_joints: int = 17):
+    def __init__(self, dim_rep: int, hidden: int, dim_text: int, pool: str = "mean", num_joints: int = 17,
+                 maxlen: int | None = None):
         super().__init__()
         if pool not in EMBED_POOLS:
             raise ValueError(f"model.embed_pool = {pool!r}: expected one of {', '.join(EMBED_POOLS)}")
+        if pool == "joints_delta_window" and not maxlen:
+            raise ValueError("model.embed_pool = 'joints_delta_window' reads maxlen frames of 3D: pass maxlen")
         self.pool = pool
+        self.maxlen = maxlen
         width = {"mean": 1, "joints": num_joints, "joints_delta": 2 * num_joints,
-                 "joints_delta_heading": 2 * num_joints}[pool]
+                 "joints_delta_heading": 2 * num_joints, "joints_delta_window": 2 * num_joints}[pool]
         self.fc1 = nn.Linear(dim_rep * width, hidden)
         self.fc2 = nn.Linear(hidden, dim_text)
         # Its own layer rather than 4 more columns of fc1, so the 4 geometric inputs are not drowned at
         # initialisation among fc1's 2*J*D_rep feature inputs.
         self.heading = nn.Linear(HEADING_FEATURES, hidden) if pool == "joints_delta_heading" else None
+        self.window = nn.Linear(maxlen * num_joints * 3, hidden) if pool == "joints_delta_window" else None
 
     @property
     def needs_3d(self) -> bool:
         """Whether `forward` reads the lifter's 3D (`y3d`)."""
-        return self.heading is not None
+        return self.heading is not None or self.window is not None
 
     def forward(self, rep: torch.Tensor, frame_valid: torch.Tensor | None = None,
                 y3d: torch.Tensor | None = None) -> torch.Tensor:
@@ -88,13 +96,15 @@ class MotionEmbeddingHead(nn.Module):
         lifter's camera-frame 3D; only `joints_delta_heading` reads it) → `[B, D_text]`."""
         with torch.autocast(rep.device.type, enabled=False):
             rep = rep.float()
-            if self.pool in ("joints_delta", "joints_delta_heading"):
+            if self.pool in ("joints_delta", "joints_delta_heading", "joints_delta_window"):
                 pooled = torch.cat([_frame_mean(rep, frame_valid).flatten(1),
                                     frame_trend(rep, frame_valid).flatten(1)], dim=1)
-                if self.heading is None:
+                if not self.needs_3d:
                     return self._project(pooled)
                 if y3d is None:
-                    raise ValueError("model.embed_pool = 'joints_delta_heading' reads the lifter's 3D: pass y3d")
+                    raise ValueError(f"model.embed_pool = {self.pool!r} reads the lifter's 3D: pass y3d")
+                if self.window is not None:
+                    return self._project(pooled, self.window(window_3d(y3d.detach().float(), self.maxlen, frame_valid)))
                 return self._project(pooled, self.heading(heading_features(y3d.detach().float(), frame_valid)))
             # the "mean" expressions are kept as they were so that earlier runs reproduce bit-exactly
             if frame_valid is None:
@@ -138,7 +148,21 @@ def frame_trend(rep: torch.Tensor, frame_valid: torch.Tensor | None = None) -> t
     return (rep * c[..., None, None]).sum(1) / c.abs().sum(1).clamp(min=1e-6)[:, None, None]
 
 
-EMBED_POOLS = ("mean", "joints", "joints_delta", "joints_delta_heading")
+EMBED_POOLS = ("mean", "joints", "joints_delta", "joints_delta_heading", "joints_delta_window")
+# `window_3d` lifts the 3D (metres-like model units, ~0.1 per limb) to O(1), as the window classifiers do.
+WINDOW_3D_SCALE = 10.0
+
+
+def window_3d(y3d: torch.Tensor, maxlen: int, frame_valid: torch.Tensor | None = None) -> torch.Tensor:
+    """`[B, T, 17, 3]` → `[B, maxlen * 17 * 3]`: each frame's 3D about its root, in time order, padding
+    frames (and frames past T) zero, scaled by `WINDOW_3D_SCALE`. T > maxlen is refused."""
+    B, T = y3d.shape[:2]
+    if T > maxlen:
+        raise ValueError(f"window_3d: {T} frames, more than the head's maxlen {maxlen}")
+    rel = y3d - y3d[:, :, :1]
+    if frame_valid is not None:
+        rel = rel * frame_valid.to(rel.device, rel.dtype)[:, :, None, None]
+    return F.pad(rel.flatten(2), (0, 0, 0, maxlen - T)).flatten(1) * WINDOW_3D_SCALE
 
 
 def body_forward(y3d: torch.Tensor) -> torch.Tensor:
@@ -195,7 +219,7 @@ class Lifter(nn.Module):
             if not isinstance(embed_hidden, int) or embed_hidden <= 0:
                 raise ValueError(f"model.embed_hidden = {embed_hidden!r}: expected a positive integer")
             self.motion_head = MotionEmbeddingHead(backbone.dim_rep, embed_hidden, text_dim, embed_pool,
-                                                   backbone.num_joints)
+                                                   backbone.num_joints, backbone.maxlen)
             if init == "reference":  # same recipe as the backbone's Linear layers
                 for m in self.motion_head.modules():
                     if isinstance(m, nn.Linear):
