@@ -677,6 +677,21 @@ def checkpoint_sha256(run_dir: str | Path) -> str:
     return h.hexdigest()
 
 
+def lifter_sha256(run_dir: str | Path) -> str:
+    """sha256 (hex) of the run's lifter as loaded: the backbone with its 3D head (`lifter.backbone.*`),
+    float32, names and values in name order. Two runs with this digest lift every input to the same 3D,
+    whatever their embedding heads (e.g. `demo` before and after its head stage)."""
+    import hashlib
+
+    from .train.checkpoint import load_checkpoint
+    tensors, _ = load_checkpoint(Path(run_dir))
+    h = hashlib.sha256()
+    for k in sorted(k for k in tensors if k.startswith("lifter.backbone.")):
+        h.update(k.encode())
+        h.update(tensors[k].detach().to(torch.float32).contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
 def code_version() -> str:
     """The package version, plus the git commit (and '-dirty') when running from a checkout."""
     from . import __version__

@@ -14,8 +14,9 @@ segments and whole takes) at `CURVE_STEPS` along one cosine schedule of `max(CUR
 The first `REUSE_EPOCHS` epochs of windows are rendered (and lifted) once and cycled.
 
 One process per (input, seed) writes `parts/<input>_s<seed>.json`, so the parts can run side by side on
-single threads; `table` adds the run's own rows (`benchmarks/results/recognition_context/context.json`,
-checked against the run's checkpoint hash).
+single threads; `table` adds the run's own rows (`benchmarks/results/recognition_context/context.json`)
+for its current checkpoint, which must hold the lifter the parts read (`evaluate.lifter_sha256`): a run
+whose embedding head was re-fitted on the frozen lifter is compared with the same curves.
 """
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ import torch
 from actionpose.baselines import training_motions
 from actionpose.data.dataset import split_motions
 from actionpose.data.prepare import bundled_data_dir
-from actionpose.evaluate import checkpoint_sha256
+from actionpose.evaluate import checkpoint_sha256, lifter_sha256
 from actionpose.recognition_context import CONTEXT_FRAMES, WHOLE_TAKE
 from actionpose.recognition_floor import FEATURES, score_heldout, train_recognition_floor
 from actionpose.train.data import load_data
@@ -76,7 +77,7 @@ def measure(run: str, data: str | None, features: str, seed: int) -> dict:
                                     lifter=bundle if features == "lifted" else None, reuse_epochs=REUSE_EPOCHS,
                                     curve_steps=CURVE_STEPS, on_curve=score)
     return {"run": run, "run_step": meta.get("step"), "run_checkpoint_sha256": checkpoint_sha256(resolve_run(run)),
-            "features": features, "seed": seed, "frames_per_window": cfg.model.maxlen,
+            "lifter_sha256": lifter_sha256(resolve_run(run)), "features": features, "seed": seed, "frames_per_window": cfg.model.maxlen,
             "train_data": str(info.get("path", "bundled")), "train_motions": len(train),
             "heldout": f"{len(held)} bundled held-out takes x {cfg.synth.fixed_eval_cameras} fixed cameras",
             "meta": {k: v for k, v in floor.meta.items() if k != "loss"}, "points": points}
@@ -89,15 +90,44 @@ def _run_rows(run: str, sha: str) -> list[dict]:
     raise SystemExit(f"{CONTEXT_RESULTS}: no rows for run {run!r} with checkpoint {sha[:12]}; rerun recognition_context.py")
 
 
+def annotate_lifter(out: Path) -> int:
+    """Record the lifter digest in parts measured before parts carried it, when they were measured on the
+    run's current checkpoint (so the digest is the one their lifted-3D probe read); returns how many."""
+    n = 0
+    for path in sorted((out / "parts").glob("*.json")):
+        part = json.loads(path.read_text())
+        if "lifter_sha256" in part:
+            continue
+        run_dir = resolve_run(part["run"])
+        if checkpoint_sha256(run_dir) != part["run_checkpoint_sha256"]:
+            raise SystemExit(f"{path}: measured on checkpoint {part['run_checkpoint_sha256'][:12]}, the run now holds "
+                             "another; its lifter cannot be named from here")
+        part["lifter_sha256"] = lifter_sha256(run_dir)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(part, indent=1) + "\n")
+        tmp.replace(path)
+        n += 1
+    return n
+
+
 def collect(out: Path) -> dict:
     """Merge `out/parts/*.json` into one result with per-input means over seeds."""
     parts = [json.loads(p.read_text()) for p in sorted((out / "parts").glob("*.json"))]
     if not parts:
         raise SystemExit(f"{out / 'parts'}: no parts; run `recognition_saturation.py run` first")
-    runs = {(p["run"], p["run_checkpoint_sha256"]) for p in parts}
-    if len(runs) != 1:
-        raise SystemExit(f"{out / 'parts'}: parts from several runs or checkpoints {sorted(runs)}; expected one")
-    run, sha = runs.pop()
+    runs = {(p["run"], p.get("lifter_sha256", "")) for p in parts}
+    if len(runs) != 1 or "" in {r[1] for r in runs}:
+        raise SystemExit(f"{out / 'parts'}: parts from several runs or lifters {sorted(runs)} (or without a lifter "
+                         "digest: `annotate` them on the checkpoint that measured them); expected one")
+    run, lifter = runs.pop()
+    # The run's own rows are its current checkpoint's, which must hold the lifter the lifted-3D probe read
+    # (its embedding head may since have been re-fitted: that is what these curves are compared with).
+    run_dir = resolve_run(run)
+    if lifter_sha256(run_dir) != lifter:
+        raise SystemExit(f"{run_dir}: its lifter is not the one the parts measured ({lifter[:12]}); re-run the parts")
+    sha = checkpoint_sha256(run_dir)
+    from actionpose.train.checkpoint import read_meta
+    run_step = read_meta(run_dir / "checkpoint.safetensors").get("step")
     curves = {}
     for f in FEATURES:
         mine = sorted((p for p in parts if p["features"] == f), key=lambda p: p["seed"])
@@ -120,7 +150,8 @@ def collect(out: Path) -> dict:
         curves[f] = {"seeds": [p["seed"] for p in mine], "rows": rows,
                      "train_cpu_s": [p["meta"]["train_cpu_s"] for p in mine]}
     run_rows = _run_rows(run, sha)
-    return {"run": run, "run_step": parts[0]["run_step"], "run_checkpoint_sha256": sha,
+    return {"run": run, "run_step": run_step, "run_checkpoint_sha256": sha, "lifter_sha256": lifter,
+            "parts_checkpoint_sha256": sorted({p["run_checkpoint_sha256"] for p in parts}),
             "frames_per_window": parts[0]["frames_per_window"], "train_data": parts[0]["train_data"],
             "heldout": parts[0]["heldout"], "curve_steps": list(CURVE_STEPS), "reuse_epochs": REUSE_EPOCHS,
             "target_pct": TARGET_PCT, "curves": curves,
@@ -198,6 +229,8 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--out", default=str(OUT))
     t = sub.add_parser("table", help="merge the parts into saturation.json, table.md and curve.png")
     t.add_argument("--out", default=str(OUT))
+    a = sub.add_parser("annotate", help="add the lifter digest to parts measured on the run's current checkpoint")
+    a.add_argument("--out", default=str(OUT))
     args = ap.parse_args(argv)
     out = Path(args.out)
     if args.cmd == "run":
@@ -207,6 +240,9 @@ def main(argv: list[str] | None = None) -> int:
         tmp = part.with_suffix(".tmp")
         tmp.write_text(json.dumps(res, indent=1) + "\n")
         tmp.replace(part)  # never a half-written part
+        return 0
+    if args.cmd == "annotate":
+        print(f"{annotate_lifter(out)} part(s) annotated")
         return 0
     res = collect(out)
     (out / "saturation.json").write_text(json.dumps(res, indent=1) + "\n")
