@@ -411,7 +411,8 @@ def cmd_demo(args) -> int:
     from .paths import require_writable_dir
     require_writable_dir(args.out, "output folder")
     print(build_demo(Path(args.out), pretrain_steps=args.pretrain_steps, finetune_steps=args.finetune_steps,
-                     data=args.data or None, progress=not args.no_progress, window=args.window, seed=args.seed))
+                     data=args.data or None, progress=not args.no_progress, window=args.window, seed=args.seed,
+                     head_steps=args.head_steps))
     return 0
 
 
@@ -625,9 +626,11 @@ def build_parser() -> argparse.ArgumentParser:
                                              "evaluation always uses the bundled held-out takes")
     # The defaults are the recipe's own constants (a hard-coded 2000 here once extended a finished
     # 1,200-step pretraining run when its build was re-run to evaluate it).
-    from .demo import DEMO_BATCH, DEMO_FINETUNE_STEPS, DEMO_MAXLEN, DEMO_PRETRAIN_STEPS
+    from .demo import DEMO_BATCH, DEMO_FINETUNE_STEPS, DEMO_HEAD_STEPS, DEMO_MAXLEN, DEMO_PRETRAIN_STEPS
     p.add_argument("--pretrain-steps", type=POSITIVE_INT, default=DEMO_PRETRAIN_STEPS)
     p.add_argument("--finetune-steps", type=POSITIVE_INT, default=DEMO_FINETUNE_STEPS)
+    p.add_argument("--head-steps", type=NONNEG_INT, default=DEMO_HEAD_STEPS,
+                   help="steps of the third stage, the embedding head re-fitted on the frozen fine-tuned lifter (0: none)")
     p.add_argument("--window", type=_window_shape, default=(DEMO_MAXLEN, DEMO_BATCH), metavar="TxB",
                    help=f"frames per window x windows per step (default {DEMO_MAXLEN}x{DEMO_BATCH}, the recipe's)")
     p.add_argument("--seed", type=NONNEG_INT, default=0, help="training seed of both stages (the shipped runs: 0)")

@@ -5,12 +5,13 @@
 
 Issue 21 (README "Where window recognition of the turns saturates"): cheap window classifiers trained to
 8,000 steps name both walk turns in >= 60 % of 9-frame windows, `demo`'s own head in 49 / 48 %. This
-trains a fresh embedding head (by default of the same kind, the demo recipe's `model.embed_pool`;
-`--embed-pool joints_delta_window` for one that also reads the lifted 3D frame by frame) on the frozen,
-fine-tuned lifter of `--from` (`train.freeze_backbone`: the backbone and its 3D head stay bit-exact, so
-the 3D costs nothing) with the demo recipe's pretraining step (learning rate, window shape, text
-alignment against the same vocabulary) for `--steps` steps, on the windows the lifter was fine-tuned
-on: no masks (random and take-fixed cameras, detector-like noise, flips with mirrored labels).
+trains a fresh embedding head on the frozen, fine-tuned lifter of `--from` with the demo recipe's third
+stage (`actionpose.demo.demo_overrides("head")`: `train.freeze_backbone`, so the backbone and its 3D head
+stay bit-exact and the 3D costs nothing; the pretraining step's learning rate, window shape and text
+alignment against the same vocabulary; no masks) for `--steps` steps, on the windows the lifter was
+fine-tuned on (random and take-fixed cameras, detector-like noise, flips with mirrored labels).
+`--embed-pool` picks the head: the recipe's `joints_delta_window` (reads the lifted 3D frame by frame)
+by default, `joints_delta` (the mean-and-trend head the fine-tuned demo had) to compare.
 Resumable: run the same command again after an interruption.
 """
 from __future__ import annotations
@@ -23,19 +24,6 @@ import torch
 from actionpose.api import pretrain
 from actionpose.demo import demo_overrides
 
-NO_MASKS = {"joint_prob": 0.0, "frame_prob": 0.0, "part_prob": 0.0, "window_prob": 0.0}
-
-
-def refit_overrides(steps: int, data: str | None, seed: int, embed_pool: str | None = None) -> dict:
-    """The demo pretraining recipe's overrides with the backbone frozen and the masks off; `embed_pool`
-    replaces the recipe's head kind (e.g. "joints_delta_window", which reads the window in time order)."""
-    over = demo_overrides("pretrain", steps, data, seed=seed)
-    if embed_pool is not None:
-        over["model"]["embed_pool"] = embed_pool
-    over["train"]["freeze_backbone"] = True
-    over["mask"] = dict(NO_MASKS)
-    return over
-
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -44,12 +32,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--steps", type=int, default=4000)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--embed-pool", default=None, help="the new head's model.embed_pool (default: the demo recipe's)")
+    ap.add_argument("--embed-pool", default=None, help="the new head's model.embed_pool (default: the demo recipe's third stage's)")
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     out = Path(args.out)
-    pretrain(run=out, overrides=refit_overrides(args.steps, args.data, args.seed, args.embed_pool), init_from=args.from_run,
+    pretrain(run=out, overrides=demo_overrides("head", args.steps, args.data, seed=args.seed, embed_pool=args.embed_pool), init_from=args.from_run,
              progress=False, resume=(out / "checkpoint.safetensors").exists())
     return 0
 

@@ -99,3 +99,44 @@ def test_shipped_evaluations_name_the_shipped_runs_not_a_build_folder(tmp_path):
     f.write_text(json.dumps({"header": {"run": str(built), "split": "val"}, "floors": [{"run": str(built)}, {"run": 3.5}]}))
     assert ship.rename_run(f, built, "demo") == 2
     assert json.loads(f.read_text()) == {"header": {"run": "demo", "split": "val"}, "floors": [{"run": "demo"}, {"run": 3.5}]}
+
+
+def test_head_stage_keeps_the_fine_tuned_3d_and_records_its_lineage(small_runs, tmp_path):
+    """The recipe's third stage: a fresh time-ordered head trained on the frozen fine-tuned lifter; the
+    exported `demo` predicts the fine-tuned run's 3D (up to the same float16 rounding), names the stage,
+    lists the stages that made it (with their float32 checkpoints' sha256) and ships the fine-tuning log."""
+    import hashlib
+    import json
+
+    from actionpose import api
+    from actionpose.demo import DEMO_HEAD_EMBED_POOL, FINETUNE_METRICS, HEAD_STAGE, demo_overrides, run_lineage
+    from conftest import SMALL
+    pre, ft = small_runs
+    ft_cfg = api.load_run_config(ft)
+    over = demo_overrides("head", 3, window=(ft_cfg.model.maxlen, 8))
+    assert over["train"]["freeze_backbone"] and set(over["mask"].values()) == {0.0}
+    assert over["model"]["embed_pool"] == DEMO_HEAD_EMBED_POOL == "joints_delta_window"
+    over["data"] = SMALL["data"]
+    head = tmp_path / "head"
+    api.pretrain(run=head, overrides=over, init_from=ft, progress=False)
+    lineage = run_lineage([("pretrain", pre, "demo-pretrain"), ("finetune", ft, ""), ("head re-fit", head, "demo")])
+    dest = export_run(head, tmp_path / "demo", "demo", started_from="demo (fine-tuning stage, not shipped)",
+                      lineage=lineage, stage=HEAD_STAGE, extra_files={FINETUNE_METRICS: ft / "metrics.jsonl"})
+    _, meta = load_checkpoint(dest)
+    assert meta["stage"] == HEAD_STAGE and [r["stage"] for r in meta["lineage"]] == ["pretrain", "finetune", "head re-fit"]
+    assert meta["lineage"][1]["checkpoint_sha256"] == hashlib.sha256((ft / "checkpoint.safetensors").read_bytes()).hexdigest()
+    assert meta["lineage"][2]["step"] == 3 and meta["started_from"]["checkpoint_sha256"] == meta["lineage"][1]["checkpoint_sha256"]
+    assert (dest / FINETUNE_METRICS).read_text() == (ft / "metrics.jsonl").read_text()
+    assert [json.loads(x)["step"] for x in (dest / "metrics.jsonl").read_text().splitlines()][-1] == 3
+    # The 3D: the fine-tuned run's exported alone and the head stage's export agree exactly (same frozen
+    # weights, same rounding); the embedding does not (a new head).
+    ft_only = export_run(ft, tmp_path / "ft_only", "ft")
+    a, _, _ = load_bundle(ft_only)
+    b, cfg, _ = load_bundle(dest)
+    assert cfg.model.embed_pool == "joints_delta_window"
+    x = torch.randn(2, cfg.model.maxlen, 17, 3) * 0.2
+    x[..., 2] = 1.0
+    with torch.no_grad():
+        out_a, out_b = a.net(x), b.net(x)
+    assert torch.equal(out_a["y3d"], out_b["y3d"])
+    assert not torch.allclose(out_a["motion_emb"], out_b["motion_emb"], atol=1e-3)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import torch
 
-from actionpose.demo import DEMO_EMBED_POOL, DEMO_PRETRAIN_LR
+from actionpose.demo import DEMO_HEAD_EMBED_POOL, DEMO_PRETRAIN_LR, demo_overrides
 from actionpose.train.model_io import load_bundle
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -14,11 +14,12 @@ head_refit = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(head_refit)
 
 
-def test_refit_overrides_freeze_the_backbone_and_drop_the_masks():
-    over = head_refit.refit_overrides(4000, "prepared/bandai", 1)
+def test_head_stage_overrides_freeze_the_backbone_and_drop_the_masks():
+    over = demo_overrides("head", 4000, "prepared/bandai", seed=1)
     assert over["train"]["freeze_backbone"] is True and over["train"]["max_steps"] == 4000 and over["train"]["seed"] == 1
-    assert over["optim"]["lr"] == DEMO_PRETRAIN_LR and over["model"]["embed_pool"] == DEMO_EMBED_POOL
-    assert head_refit.refit_overrides(10, None, 0, "joints_delta_window")["model"]["embed_pool"] == "joints_delta_window"
+    assert over["optim"]["lr"] == DEMO_PRETRAIN_LR and over["model"]["embed_pool"] == DEMO_HEAD_EMBED_POOL
+    assert demo_overrides("head", 10, embed_pool="joints_delta")["model"]["embed_pool"] == "joints_delta"
+    assert "freeze_backbone" not in demo_overrides("pretrain", 10)["train"]
     assert set(over["mask"].values()) == {0.0} and set(over["mask"]) == {"joint_prob", "frame_prob", "part_prob",
                                                                          "window_prob"}
 

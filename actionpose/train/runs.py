@@ -71,8 +71,10 @@ def append_metrics(run_dir: Path, record: dict) -> None:
         f.write(json.dumps(record) + "\n")
 
 
-def read_metrics(run_dir: Path) -> list[dict]:
-    path = Path(run_dir) / "metrics.jsonl"
+def read_metrics(run_dir: Path, name: str = "metrics.jsonl") -> list[dict]:
+    """The run's training log, one record per line; `name` picks another log in the folder (a run built
+    in stages ships its earlier stage's too, e.g. `demo`'s `finetune_metrics.jsonl`)."""
+    path = Path(run_dir) / name
     if not path.exists():
         return []
     out = []

@@ -113,9 +113,9 @@ def offscreen_table(run_dir: str, stamp: float, data: str, split: str) -> pd.Dat
 
 
 @st.cache_data(max_entries=8)
-def metrics_df(run_dir: str, stamp: float) -> pd.DataFrame:
-    """metrics.jsonl as a table sorted by step (a resumed run may log steps out of file order)."""
-    df = pd.DataFrame(ap.read_metrics(Path(run_dir)))
+def metrics_df(run_dir: str, stamp: float, name: str = "metrics.jsonl") -> pd.DataFrame:
+    """metrics.jsonl (or the log `name`) as a table sorted by step (a resumed run may log steps out of file order)."""
+    df = pd.DataFrame(ap.read_metrics(Path(run_dir), name))
     if "step" in df:
         df = df.sort_values("step", kind="stable").reset_index(drop=True)
     return df

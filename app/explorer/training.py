@@ -27,6 +27,37 @@ def curves(df: pd.DataFrame, prefix: str = "") -> tuple[dict, dict, dict]:
     return losses, mpjpe, acc
 
 
+# A run built in stages (the shipped `demo`: fine-tuned, then its embedding head re-fitted on the frozen
+# lifter) ships the log of the stage that trained its lifter beside its own.
+EARLIER_LOG = "finetune_metrics.jsonl"
+
+
+def lineage_line(meta: dict) -> str:
+    """'pretrain (demo-pretrain) 2,400 → finetune 1,800 → head re-fit (demo) 4,000 steps' from a checkpoint's
+    lineage; "" when it has none."""
+    stages = meta.get("lineage") or []
+    return " → ".join(f"{r['stage']}{' (' + r['shipped_as'] + ')' if r.get('shipped_as') else ''} {r['step']:,}"
+                      for r in stages) + (" steps" if stages else "")
+
+
+def _earlier_stage(ctx: Ctx) -> None:
+    if not (ctx.run_dir / EARLIER_LOG).exists():
+        return
+    df = cache.metrics_df(str(ctx.run_dir), cache.mtime(ctx.run_dir / EARLIER_LOG), EARLIER_LOG)
+    st.markdown("**The fine-tuning that trained this run's lifter**")
+    st.caption(f"this run was built in stages: {lineage_line(ctx.meta) or '(no lineage recorded)'}. The curves above "
+               "are its last stage's, where the lifter was frozen (its MPJPE is flat); below, the fine-tuning "
+               f"that trained the lifter ({EARLIER_LOG}, steps counted from the start of fine-tuning).")
+    _, mpjpe, acc = curves(df)
+    a, b = st.columns(2)
+    if mpjpe:
+        a.plotly_chart(viz.curves_figure(mpjpe, title="fine-tuning: validation MPJPE", yaxis_title="mm"),
+                       key="train_ft_mpjpe")
+    if acc:
+        b.plotly_chart(viz.curves_figure(acc, title="fine-tuning: validation action recognition", yaxis_title="%"),
+                       key="train_ft_top1")
+
+
 def render(ctx: Ctx) -> None:
     df = cache.metrics_df(str(ctx.run_dir), cache.mtime(ctx.run_dir / "metrics.jsonl"))
     if df.empty:
@@ -54,6 +85,7 @@ def render(ctx: Ctx) -> None:
                        key="train_top1")
     else:
         b.info("no recognition accuracy logged (a run without alignment)")
+    _earlier_stage(ctx)
     st.caption("the run pair (pretraining → fine-tuning) side by side: **Compare runs** tab")
     with st.expander("last records"):
         st.dataframe(df.tail(20), hide_index=True)
