@@ -684,7 +684,8 @@ def lifter_sha256(run_dir: str | Path) -> str:
     import hashlib
 
     from .train.checkpoint import load_checkpoint
-    tensors, _ = load_checkpoint(Path(run_dir))
+    from .train.runs import resolve_run
+    tensors, _ = load_checkpoint(resolve_run(run_dir))
     h = hashlib.sha256()
     for k in sorted(k for k in tensors if k.startswith("lifter.backbone.")):
         h.update(k.encode())

@@ -322,24 +322,28 @@ def test_a_config_saved_before_the_recipe_keys_loads_with_legacy_values(tmp_path
 def test_demo_command_defaults_are_the_recipes_step_counts():
     """`actionpose demo` re-run on a finished build must not extend it: its defaults are the recipe's."""
     from actionpose.cli import build_parser
-    from actionpose.demo import DEMO_FINETUNE_STEPS, DEMO_PRETRAIN_STEPS
+    from actionpose.demo import DEMO_FINETUNE_STEPS, DEMO_HEAD_STEPS, DEMO_PRETRAIN_STEPS
     args = build_parser().parse_args(["demo", "--out", "x"])
-    assert (args.pretrain_steps, args.finetune_steps) == (DEMO_PRETRAIN_STEPS, DEMO_FINETUNE_STEPS)
+    assert (args.pretrain_steps, args.finetune_steps, args.head_steps) == (DEMO_PRETRAIN_STEPS, DEMO_FINETUNE_STEPS,
+                                                                         DEMO_HEAD_STEPS)
+    assert build_parser().parse_args(["demo", "--out", "x", "--head-steps", "0"]).head_steps == 0  # two stages only
 
 
 def test_demo_window_shape_reaches_both_stages_configs():
-    """The demo's window shape (T frames x B windows, stride T // 3) is set in both stages' configs, so the
-    fine-tuned run reads the same windows its pretraining did."""
+    """The demo's window shape (T frames x B windows, stride T // 3) is set in every stage's config, so the
+    fine-tuned run and its head stage read the same windows its pretraining did."""
     from actionpose.demo import DEMO_BATCH, DEMO_MAXLEN, demo_overrides
-    for stage in ("pretrain", "finetune"):
+    for stage in ("pretrain", "finetune", "head"):
         over = demo_overrides(stage, 10, "some/folder", window=(9, 144))
         cfg = make_config("tiny", overrides=over)
         assert (cfg.model.maxlen, cfg.data.batch_size, cfg.data.stride, cfg.data.path) == (9, 144, 3, "some/folder")
         default = make_config("tiny", overrides=demo_overrides(stage, 10))
         assert (default.model.maxlen, default.data.batch_size) == (DEMO_MAXLEN, DEMO_BATCH)
         assert default.data.stride == DEMO_MAXLEN // 3
-        # the trend-pooling embedding head (walk-turn left / right), in both stages' configs
-        assert cfg.model.embed_pool == default.model.embed_pool == "joints_delta"
+        # the trend-pooling embedding head (walk-turn left / right) in the first two stages; the third
+        # re-fits a head that also reads the lifted 3D frame by frame
+        want = "joints_delta_window" if stage == "head" else "joints_delta"
+        assert cfg.model.embed_pool == default.model.embed_pool == want
 
 
 def test_demo_command_takes_a_window_shape_and_a_seed(capsys):
