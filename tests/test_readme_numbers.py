@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from actionpose.demo import DEMO_FINETUNE_STEPS, DEMO_PRETRAIN_STEPS
+from actionpose.demo import DEMO_FINETUNE_STEPS, DEMO_HEAD_STEPS, DEMO_PRETRAIN_STEPS
 from actionpose.train.runs import resolve_run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,7 +57,10 @@ def test_quick_start_states_the_pretraining_run_and_its_steps(quick_start):
     assert [float(x) for x in m.groups()] == [round(_metric(ev, "MPJPE"), 1),
                                              round(ev["recognition"]["content_top1_pct"], 1),
                                              round(ev["recognition"]["context"]["content_top1_pct"], 1)]
-    assert ev["header"]["step"] == DEMO_PRETRAIN_STEPS and _eval("demo")["header"]["step"] == DEMO_FINETUNE_STEPS
+    assert ev["header"]["step"] == DEMO_PRETRAIN_STEPS and _eval("demo")["header"]["step"] == DEMO_HEAD_STEPS
+    lineage = json.loads((resolve_run("demo") / "checkpoint.json").read_text())["lineage"]
+    assert [(r["stage"], r["step"]) for r in lineage] == [("pretrain", DEMO_PRETRAIN_STEPS), ("finetune", DEMO_FINETUNE_STEPS),
+                                                          ("head re-fit", DEMO_HEAD_STEPS)]
 
 
 def test_gradient_diagnostics_sentence_is_the_shipped_pretraining_logs():
@@ -87,36 +90,46 @@ def test_readme_holds_the_committed_recognition_tables(table):
 
 
 def test_recognition_floor_claims_follow_from_the_results():
-    """'demo beats the 2D floor by 15 points ... per window it loses on both turns, over 81 frames it ties
-    the left turn and beats the right, over whole takes it loses the left ... the 3D turns the right way
-    ... views 0 and 2 name every turn right, views 1 and 3 miss'."""
+    """'demo beats the 2D floor by 18 points ... on walk-turn demo beats this 2D floor at every span ... before
+    its head stage it did not ... the 3D turns the right way ... views 0 and 2 name every turn right', from the
+    committed floors, the shipped demo's rows and the per-camera results."""
     res = json.loads((ROOT / "benchmarks/results/recognition_floor/floor.json").read_text())
+    text = " ".join((ROOT / "README.md").read_text().split())
     assert res["run_checkpoint_sha256"] == _eval("demo")["header"]["checkpoint_sha256"]
     floor2d = [f["scopes"] for f in res["floors"] if f["features"] == "2d"]
+    oracle = [f["scopes"] for f in res["floors"] if f["features"] == "3d"]
     demo = {r["scope"]: r for r in res["run_rows"]}
-    top1_2d = sum(f["window (9 frames)"]["top1_pct"] for f in floor2d) / len(floor2d)
-    assert round(demo["window (9 frames)"]["top1_pct"] - top1_2d) == 15
-
-    def turn(scope: str, side: str) -> tuple[int, int]:
-        """(demo, mean 2D floor) top-1 % of walk-turn-`side` over `scope`, as the README rounds them."""
-        act = f"walk-turn-{side}"
-        return (round(demo[scope]["per_action"][act]),
-                round(sum(f[scope]["per_action"][act] for f in floor2d) / len(floor2d)))
-    for side in ("left", "right"):
-        d, f = turn("window (9 frames)", side)
-        assert d < f
-    d, f = turn("81 frames", "left")
-    assert d == f
-    d, f = turn("81 frames", "right")
-    assert d > f
-    d, f = turn("whole take", "left")
-    assert d < f
+    mean = lambda rows, scope, key=None: sum(  # noqa: E731
+        (f[scope]["per_action"][key] if key else f[scope]["top1_pct"]) for f in rows) / len(rows)
+    win = "window (9 frames)"
+    top = demo[win]["top1_pct"]
+    assert (f"`demo` beats the 2D floor by {round(top - mean(floor2d, win))} points of top-1 and stays "
+            f"{round(mean(oracle, win) - top)} points under the 3D oracle ({top:.1f} against {mean(floor2d, win):.1f} "
+            f"and {mean(oracle, win):.1f} % per window)") in text
+    spans = (win, "81 frames", "whole take")
+    pairs = []
+    for scope in spans:
+        d = [round(demo[scope]["per_action"][f"walk-turn-{s}"]) for s in ("left", "right")]
+        f = [round(mean(floor2d, scope, f"walk-turn-{s}")) for s in ("left", "right")]
+        assert all(x > y for x, y in zip(d, f)), scope  # "beats this 2D floor at every span"
+        pairs.append(f"{d[0]} / {d[1]} against {f[0]} / {f[1]} %")
+    assert (f"per window {pairs[0]}, over 81 frames {pairs[1]}, over whole takes {pairs[2]}") in text
+    # the two-stage demo's rows (before its head stage), from the committed recognition-context results
+    ctx = json.loads((ROOT / "benchmarks/results/recognition_context/context.json").read_text())["results"]
+    before = next({row["context"]: row for row in r["rows"]} for r in ctx if r["run"] == "demo before its head stage")
+    b = [round(before[win]["per_action"][f"walk-turn-{s}"]) for s in ("left", "right")]
+    assert f"per window it lost both turns ({b[0]} / {b[1]} %)" in text
+    assert all(x < round(mean(floor2d, win, f"walk-turn-{s}")) for x, s in zip(b, ("left", "right")))
     turns = json.loads((ROOT / "benchmarks/results/turn_by_view/turn_by_view.json").read_text())
     assert turns["checkpoint_sha256"] == res["run_checkpoint_sha256"]
     assert all(r["turn_sign_right_pct"] == 100.0 and r["facing_agree_pct"] == 100.0 for r in turns["rows"])
-    truth_called = {(r["truth"], r["view"]): r[f"called_{r['truth'].rsplit('-', 1)[1]}_pct"] for r in turns["rows"]}
-    assert {v for (_, v), pct in truth_called.items() if pct < 100.0} == {1, 3}
-    assert all(pct <= 50.0 for (_, v), pct in truth_called.items() if v in (1, 3))
+    called = {(r["truth"], r["view"]): r[f"called_{r['truth'].rsplit('-', 1)[1]}_pct"] for r in turns["rows"]}
+    assert {v for (_, v), pct in called.items() if pct < 100.0} == {1, 3}
+    left = " / ".join(f"{called[('walk-turn-left', v)]:.0f}" for v in (1, 3))
+    right = " / ".join(f"{called[('walk-turn-right', v)]:.0f}" for v in (1, 3))
+    assert f"the shipped head calls them {left} % and {right} %" in text
+    v1 = next(r for r in turns["rows"] if r["truth"] == "walk-turn-right" and r["view"] == 1)
+    assert min(called.values()) == called[("walk-turn-right", 1)] and f"({v1['called_left_pct']:.0f} % of them called left)" in text
     # "the sign of the lifted body's heading change names the turn over every 81-frame segment in every view
     # ... and over 65-81 % of 9-frame windows"
     assert all(r["span_sign_right_pct"]["81"] == 100.0 for r in turns["rows"])
@@ -173,12 +186,14 @@ def test_second_seed_of_the_shipped_recipe_as_stated():
 
 def test_recognition_saturation_claims_follow_from_the_results():
     """'At 8,000 steps every input names both turns in >= 60 % of windows on each seed ... the oracle has
-    saturated ... demo's own head is below all three ... the 2D floor names the turns better than demo at
-    every span at 2.3 points less top-1', from the committed saturation curves of the shipped demo."""
+    saturated ... the shipped head is level with the lifted-3D probe ... the 2D floor still names the turns
+    better per window and over whole takes', from the committed curves, measured on demo's lifter."""
+    from actionpose.evaluate import lifter_sha256
     res = json.loads((ROOT / "benchmarks/results/recognition_saturation/saturation.json").read_text())
     text = " ".join((ROOT / "README.md").read_text().split())
     assert (ROOT / "benchmarks/results/recognition_saturation/table.md").read_text() in (ROOT / "README.md").read_text()
     assert res["run_checkpoint_sha256"] == _eval("demo")["header"]["checkpoint_sha256"]
+    assert res["lifter_sha256"] == lifter_sha256("demo")  # the lifted-3D probe read the shipped lifter
     turns = ("walk-turn-left", "walk-turn-right")
     last = {f: c["rows"][-1] for f, c in res["curves"].items()}
     assert all(row["step"] == 8000 and row["seeds"] == [0, 1] for row in last.values())
@@ -196,18 +211,20 @@ def test_recognition_saturation_claims_follow_from_the_results():
     assert f"({floor2d[4000]['window']['top1_pct']:.1f} → {floor2d[8000]['window']['top1_pct']:.1f} % top-1)" in text
     own = {r["scope"]: r for r in res["run_rows"]}
     spans = (("window", "window (9 frames)"), ("81 frames", "81 frames"), ("whole take", "whole take"))
-    for mine, theirs in spans:
-        for t in turns:
-            assert floor2d[8000][mine][t] > own[theirs][t], (mine, t)
-            for f in last:
-                if mine == "window":
-                    assert last[f]["window"][t] > own[theirs][t], (f, t)  # demo's head is below all three
+    win = own["window (9 frames)"]
+    assert f"names the turns in {round(win[turns[0]])} / {round(win[turns[1]])} % of windows, level with the lifted-3D probe" in text
+    assert all(abs(win[t] - last["lifted"]["window"][t]) <= 3.5 for t in turns)
+    for mine, theirs in (spans[0], spans[2]):  # "better per window and over whole takes"
+        assert all(floor2d[8000][mine][t] > own[theirs][t] for t in turns), mine
+    # "ahead on the left turn over 81 frames only"
+    assert own["81 frames"][turns[0]] > floor2d[8000]["81 frames"][turns[0]]
+    assert own["81 frames"][turns[1]] < floor2d[8000]["81 frames"][turns[1]]
     floor_txt = ", ".join(" / ".join(f"{round(floor2d[8000][m][t])}" for t in turns) for m, _ in spans)
     own_txt = ", ".join(" / ".join(f"{round(own[o][t])}" for t in turns) for _, o in spans)
-    assert f"({floor_txt} % per window, 81 frames and whole take, against {own_txt} %)" in text
-    gap = own["window (9 frames)"]["top1_pct"] - floor2d[8000]["window"]["top1_pct"]
+    assert f"({floor_txt} % per window, 81 frames and whole take, against {own_txt} % for `demo`)" in text
+    gap = win["top1_pct"] - floor2d[8000]["window"]["top1_pct"]
     assert (f"at {gap:.1f} points less top-1 ({floor2d[8000]['window']['top1_pct']:.1f} against "
-            f"{own['window (9 frames)']['top1_pct']:.1f} %)") in text
+            f"{win['top1_pct']:.1f} %)") in text
     s0 = floor2d[2000]["window"]
     assert (f"at 2,000 steps the 2D floor's seed 0 names {round(s0[turns[0] + '_per_seed'][0])} % of the left-turn windows "
             f"and {round(s0[turns[1] + '_per_seed'][0])} % of the right-turn ones") in text
