@@ -140,3 +140,6 @@ def test_head_stage_keeps_the_fine_tuned_3d_and_records_its_lineage(small_runs, 
         out_a, out_b = a.net(x), b.net(x)
     assert torch.equal(out_a["y3d"], out_b["y3d"])
     assert not torch.allclose(out_a["motion_emb"], out_b["motion_emb"], atol=1e-3)
+    # the lifter digest names that: equal for the two exports, changed by the float16 rounding of the export
+    from actionpose.evaluate import lifter_sha256
+    assert lifter_sha256(ft_only) == lifter_sha256(dest) != lifter_sha256(ft)

@@ -38,3 +38,20 @@ def test_refit_moves_the_head_only(tmp_path):
         assert torch.equal(new_p[k], src_p[k]), k  # the lifter with its 3D head: bit-exact
     # The head is a fresh one (not demo's) and has trained.
     assert not all(torch.equal(new_p[k], src_p[k]) for k in head)
+
+
+def test_floor_rows_only_refreshes_the_runs_rows_and_keeps_the_floors(tmp_path):
+    """recognition_floor.py --rows-only: the run's rows come back from the committed recognition-context
+    results for its current checkpoint; the trained floors are left exactly as they were."""
+    import json
+    spec = importlib.util.spec_from_file_location("recognition_floor", ROOT / "benchmarks" / "recognition_floor.py")
+    floor = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(floor)
+    committed = json.loads((ROOT / "benchmarks/results/recognition_floor/floor.json").read_text())
+    stale = {**committed, "run_rows": [], "run_step": 1, "run_checkpoint_sha256": "0" * 64}
+    (tmp_path / "floor.json").write_text(json.dumps(stale))
+    assert floor.main(["--rows-only", "--out", str(tmp_path)]) == 0
+    fresh = json.loads((tmp_path / "floor.json").read_text())
+    assert fresh["floors"] == committed["floors"]
+    assert fresh["run_rows"] == committed["run_rows"] and fresh["run_checkpoint_sha256"] == committed["run_checkpoint_sha256"]
+    assert fresh["run_step"] == 4000 and (tmp_path / "table.md").read_text() == (ROOT / "benchmarks/results/recognition_floor/table.md").read_text()
