@@ -26,6 +26,7 @@ _EXPORTS = {
     "finetune_config": "actionpose.api", "import_motionbert": "actionpose.api",
     "read_metrics": "actionpose.train.runs", "resolve_run": "actionpose.train.runs",
     "load_run_config": "actionpose.train.runs", "demo_run_dir": "actionpose.train.runs",
+    "FINETUNE_LOG": "actionpose.train.runs",
     "load_bundle": "actionpose.train.model_io",
     # the ablation (actionpose ablate): running it, and reading its committed summary
     "AblationSpec": "actionpose.ablation", "run_ablation": "actionpose.ablation",

@@ -20,6 +20,7 @@ from .api import finetune, format_train_result, pretrain
 from .data.prepare import bundled_data_dir
 from .evaluate import evaluate, format_report
 from .train.checkpoint import ROW_SCALE_SUFFIX, load_checkpoint, quantize_rows, save_checkpoint
+from .train.runs import FINETUNE_LOG
 
 # The demo recipe, in steps so it is reproducible. A step (B 144 x T 9, tiny preset) costs ~1.5 CPU-s on
 # one thread, a fine-tuning step ~2 (it also runs the frozen teacher's forward pass); measured by
@@ -58,8 +59,6 @@ _NO_MASKS = {"joint_prob": 0.0, "frame_prob": 0.0, "part_prob": 0.0, "window_pro
 # What the exported `demo` records as its stage: its 3D was fine-tuned, its head re-fitted after.
 HEAD_STAGE = "finetune + head re-fit"
 SHIPPED_FILES = ("config.yaml", "metrics.jsonl")
-# The exported `demo` also carries the fine-tuning log of its lifter (its own metrics.jsonl is the head's).
-FINETUNE_METRICS = "finetune_metrics.jsonl"
 # Shipped weights are stored in float16 (the pair must fit the package's 10 MB budget); loading upcasts
 # them to float32 (`checkpoint.load_checkpoint`), and the shipped eval.json / embeddings are computed
 # from the exported (rounded) weights, so every shipped number describes exactly the shipped files.
@@ -202,7 +201,7 @@ def build_demo(out: Path, pretrain_steps: int = DEMO_PRETRAIN_STEPS, finetune_st
                                 init_from=f_dir, progress=progress, resume=(h_dir / "checkpoint.safetensors").exists()))
         lineage = run_lineage([("pretrain", p_dir, "demo-pretrain"), ("finetune", f_dir, ""), ("head re-fit", h_dir, "demo")])
         dest_f = export_run(h_dir, out / "demo", "demo", started_from="demo (fine-tuning stage, not shipped)",
-                            lineage=lineage, stage=HEAD_STAGE, extra_files={FINETUNE_METRICS: f_dir / "metrics.jsonl"})
+                            lineage=lineage, stage=HEAD_STAGE, extra_files={FINETUNE_LOG: f_dir / "metrics.jsonl"})
     else:
         dest_f = export_run(f_dir, out / "demo", "demo", started_from="demo-pretrain")
     bundled = bundled_data_dir()  # evaluation: the bundled held-out takes, whatever the training data

@@ -92,7 +92,7 @@ def test_every_tab_renders_on_the_demo_run(demo_run, held):
     assert (np.diff(steps) >= 0).all()
     # demo was built in stages: its own log is the head re-fit's (lifter frozen), and the fine-tuning that
     # trained its lifter is drawn from the log shipped beside it, with the stages named.
-    ft = [r for r in ap.read_metrics(demo_run, "finetune_metrics.jsonl") if r.get("split") == "val"]
+    ft = [r for r in ap.read_metrics(demo_run, ap.FINETUNE_LOG) if r.get("split") == "val"]
     spec = next(s for s in _specs(at) if s["layout"]["title"]["text"] == "fine-tuning: validation MPJPE")
     assert np.allclose(_arr(spec["data"][0]["y"]).astype(float), [r["mpjpe_mm"] for r in ft])
     assert any("pretrain (demo-pretrain) 2,400 → finetune 1,800 → head re-fit (demo)" in c.value for c in at.caption)

@@ -109,7 +109,8 @@ def test_head_stage_keeps_the_fine_tuned_3d_and_records_its_lineage(small_runs, 
     import json
 
     from actionpose import api
-    from actionpose.demo import DEMO_HEAD_EMBED_POOL, FINETUNE_METRICS, HEAD_STAGE, demo_overrides, run_lineage
+    from actionpose.demo import DEMO_HEAD_EMBED_POOL, HEAD_STAGE, demo_overrides, run_lineage
+    from actionpose.train.runs import FINETUNE_LOG as FINETUNE_METRICS
     from conftest import SMALL
     pre, ft = small_runs
     ft_cfg = api.load_run_config(ft)

@@ -71,6 +71,11 @@ def append_metrics(run_dir: Path, record: dict) -> None:
         f.write(json.dumps(record) + "\n")
 
 
+# A run built in stages (the shipped `demo`: fine-tuned, then its embedding head re-fitted on the frozen
+# lifter) is the folder of its last stage, with the log of the stage that trained its lifter beside its own.
+FINETUNE_LOG = "finetune_metrics.jsonl"
+
+
 def read_metrics(run_dir: Path, name: str = "metrics.jsonl") -> list[dict]:
     """The run's training log, one record per line; `name` picks another log in the folder (a run built
     in stages ships its earlier stage's too, e.g. `demo`'s `finetune_metrics.jsonl`)."""

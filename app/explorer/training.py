@@ -4,6 +4,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+import actionpose as ap
 from actionpose import viz
 
 from . import cache, floors
@@ -27,9 +28,8 @@ def curves(df: pd.DataFrame, prefix: str = "") -> tuple[dict, dict, dict]:
     return losses, mpjpe, acc
 
 
-# A run built in stages (the shipped `demo`: fine-tuned, then its embedding head re-fitted on the frozen
-# lifter) ships the log of the stage that trained its lifter beside its own.
-EARLIER_LOG = "finetune_metrics.jsonl"
+# A run built in stages ships the log of the stage that trained its lifter beside its own.
+EARLIER_LOG = ap.FINETUNE_LOG
 
 
 def lineage_line(meta: dict) -> str:
