@@ -18,7 +18,7 @@ import torch
 
 from .api import finetune, format_train_result, pretrain
 from .data.prepare import bundled_data_dir
-from .evaluate import evaluate, format_report
+from .evaluate import checkpoint_sha256, evaluate, format_report
 from .train.checkpoint import ROW_SCALE_SUFFIX, load_checkpoint, quantize_rows, save_checkpoint
 from .train.runs import FINETUNE_LOG
 
@@ -155,15 +155,9 @@ def export_run(src: Path, dest: Path, name: str, started_from: str | None = None
 def run_lineage(stages: list[tuple[str, Path, str]]) -> list[dict]:
     """[(stage, run folder, shipped name or "")] -> one record per stage: its name, step, the sha256 of its
     float32 training checkpoint and the folder's shipped name ("" = not shipped), in training order."""
-    import hashlib
-
     from .train.checkpoint import CKPT_NAME, read_meta
-    out = []
-    for stage, run_dir, name in stages:
-        ckpt = Path(run_dir) / CKPT_NAME
-        out.append({"stage": stage, "shipped_as": name, "step": int(read_meta(ckpt).get("step", 0)),
-                    "checkpoint_sha256": hashlib.sha256(ckpt.read_bytes()).hexdigest()})
-    return out
+    return [{"stage": stage, "shipped_as": name, "step": int(read_meta(Path(run_dir) / CKPT_NAME).get("step", 0)),
+             "checkpoint_sha256": checkpoint_sha256(run_dir)} for stage, run_dir, name in stages]
 
 
 def _without_trainer_paths(data: dict) -> dict:

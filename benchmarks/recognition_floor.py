@@ -129,14 +129,11 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"{args.run}: T = {cfg.model.maxlen}, the floors read {res['frames_per_window']}-frame windows")
         res.update(run=args.run, run_step=meta.get("step"), run_checkpoint_sha256=checkpoint_sha256(resolve_run(args.run)),
                    run_rows=_run_rows(args.run, cfg.model.maxlen))
-        (out / "floor.json").write_text(json.dumps(res, indent=1) + "\n")
-        (out / "table.md").write_text(table(res))
-        print(table(res))
-        return 0
-    res = measure(args.run, args.data, args.heldout, args.seeds, args.steps)
-    res["protocol"] = ("held-out takes x 4 fixed virtual cameras, GT 2D, no flip; action top-1 over 24 actions "
-                       "(top sentence's action, any style); a segment's score is the mean of its windows' logits; "
-                       f"floors: {args.steps} Adam steps x 144 windows, one CPU thread")
+    else:
+        res = measure(args.run, args.data, args.heldout, args.seeds, args.steps)
+        res["protocol"] = ("held-out takes x 4 fixed virtual cameras, GT 2D, no flip; action top-1 over 24 actions "
+                           "(top sentence's action, any style); a segment's score is the mean of its windows' logits; "
+                           f"floors: {args.steps} Adam steps x 144 windows, one CPU thread")
     out.mkdir(parents=True, exist_ok=True)
     (out / "floor.json").write_text(json.dumps(res, indent=1) + "\n")
     (out / "table.md").write_text(table(res))

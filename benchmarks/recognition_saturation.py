@@ -34,6 +34,7 @@ from actionpose.data.prepare import bundled_data_dir
 from actionpose.evaluate import checkpoint_sha256, lifter_sha256
 from actionpose.recognition_context import CONTEXT_FRAMES, WHOLE_TAKE
 from actionpose.recognition_floor import FEATURES, score_heldout, train_recognition_floor
+from actionpose.train.checkpoint import read_meta
 from actionpose.train.data import load_data
 from actionpose.train.model_io import load_bundle
 from actionpose.train.runs import resolve_run
@@ -126,7 +127,6 @@ def collect(out: Path) -> dict:
     if lifter_sha256(run_dir) != lifter:
         raise SystemExit(f"{run_dir}: its lifter is not the one the parts measured ({lifter[:12]}); re-run the parts")
     sha = checkpoint_sha256(run_dir)
-    from actionpose.train.checkpoint import read_meta
     run_step = read_meta(run_dir / "checkpoint.safetensors").get("step")
     curves = {}
     for f in FEATURES:

@@ -93,7 +93,7 @@ class MotionEmbeddingHead(nn.Module):
     def forward(self, rep: torch.Tensor, frame_valid: torch.Tensor | None = None,
                 y3d: torch.Tensor | None = None) -> torch.Tensor:
         """rep `[B, T, J, D_rep]`, frame_valid `[B, T]` (None = all real), y3d `[B, T, 17, 3]` (the
-        lifter's camera-frame 3D; only `joints_delta_heading` reads it) → `[B, D_text]`."""
+        lifter's camera-frame 3D; read by `joints_delta_heading` and `joints_delta_window` only) → `[B, D_text]`."""
         with torch.autocast(rep.device.type, enabled=False):
             rep = rep.float()
             if self.pool in ("joints_delta", "joints_delta_heading", "joints_delta_window"):
